@@ -1,0 +1,29 @@
+// Exact k-nearest-neighbour search.
+#pragma once
+
+#include <cstdint>
+
+#include "parallel.hpp"
+
+namespace tsne {
+
+enum class Metric { euclidean, cosine };
+
+// For each of the n rows of x (row-major, n x d), finds its k nearest other
+// rows.  Writes their indices and distances (n x k, row-major) ordered by
+// increasing distance, ties broken by smaller index; a row is never its own
+// neighbour.  Distances are Euclidean (not squared) for Metric::euclidean and
+// 1 - cos(angle) for Metric::cosine, computed exactly in double precision.
+//
+// Candidates come from blocked GEMM products (||y||^2 - 2 x.y, or -x.y/||y||)
+// with a running top-k per row; a few more than k candidates are kept and
+// re-ranked by their exact distance so rounding in the products cannot drop a
+// true neighbour.  Results do not depend on options.n_threads.
+//
+// Throws std::invalid_argument for bad sizes or, with Metric::cosine, an
+// all-zero row; tsne::Interrupted when options.interrupt_check asks to stop.
+template <class T>
+void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metric metric,
+               std::int64_t* indices, double* distances, const RunOptions& options);
+
+}  // namespace tsne

@@ -1,0 +1,133 @@
+"""Input checks shared by the public functions.
+
+Every check raises ``ValueError`` (or ``TypeError`` for a wrong kind of object)
+with a message that names the argument and quotes the bad value, before any
+native code runs.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+# Rows checked at a time for NaN/inf, so the check needs little extra memory.
+_CHECK_CHUNK_ELEMENTS = 1 << 22
+
+
+def check_data(X, *, name: str = "X", min_rows: int = 2) -> np.ndarray:
+    """Validate a data matrix and convert it once to a C-contiguous float array.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, n_features)
+        Real numbers of any integer, boolean or floating dtype, in any memory
+        layout (Fortran order, strided views and memory maps included).
+    name : str
+        The argument's name, quoted in error messages.
+    min_rows : int
+        The fewest rows accepted.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features), dtype float32 or float64
+        ``X`` itself when it is already C-contiguous float32/float64, otherwise
+        one converted copy.  float64 stays float64; integer, boolean, float16
+        data become float32, unless their magnitude needs float64.
+    """
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise TypeError(f"{name} must be a dense array; got a sparse matrix "
+                        f"(convert it with {name}.toarray())")
+    array = np.asarray(X)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers; got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {array.shape}")
+    n_rows, n_columns = array.shape
+    if n_rows < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows; got {n_rows}")
+    if n_columns < 1:
+        raise ValueError(f"{name} needs at least 1 feature (column); got shape {array.shape}")
+
+    largest = _largest_magnitude(array, name)
+    dtype = np.float64 if array.dtype.kind == "f" and array.dtype.itemsize > 4 else np.float32
+    if dtype == np.float32 and not _squares_fit(largest, n_columns, np.float32):
+        dtype = np.float64
+    if not _squares_fit(largest, n_columns, np.float64):
+        raise ValueError(f"{name} holds values up to {largest:.3g}, too large for squared "
+                         f"distances to be represented; rescale {name}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _largest_magnitude(array: np.ndarray, name: str) -> float:
+    """The largest absolute value; raises if some value is NaN or infinite."""
+    if array.size == 0:
+        return 0.0
+    if array.dtype.kind in "biu":
+        return float(max(abs(int(array.min())), abs(int(array.max()))))
+    rows_per_chunk = max(1, _CHECK_CHUNK_ELEMENTS // array.shape[1])
+    largest = 0.0
+    for start in range(0, array.shape[0], rows_per_chunk):
+        chunk = array[start:start + rows_per_chunk]
+        finite = np.isfinite(chunk)
+        if not finite.all():
+            row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
+            raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
+        largest = max(largest, float(np.abs(chunk).max()))
+    return largest
+
+
+def _squares_fit(largest: float, n_columns: int, dtype) -> bool:
+    """Whether sums of n_columns squared differences of values this large fit in dtype."""
+    limit = float(np.finfo(dtype).max) / 16
+    return (2 * largest) ** 2 * n_columns <= limit
+
+
+def check_integer(value, name: str, *, low: int, high: int | None = None) -> int:
+    """Return ``value`` as an int after checking it lies in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {bounds}; got {value}")
+    return value
+
+
+def check_positive_number(value, name: str) -> float:
+    """Return ``value`` as a float after checking it is finite and > 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value}")
+    return value
+
+
+def check_choice(value, name: str, choices: tuple[str, ...]) -> str:
+    """Return ``value`` after checking it is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {options}; got {value!r}")
+    return value
+
+
+def resolve_n_jobs(n_jobs) -> int:
+    """Number of threads for ``n_jobs``.
+
+    ``None`` means every usable core; a negative value ``-m`` means all cores
+    but ``m - 1`` (so -1 is all cores), as in scikit-learn and openTSNE.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    if n_jobs is None:
+        return cores
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+        raise TypeError(f"n_jobs must be an integer or None; got {n_jobs!r}")
+    if n_jobs == 0:
+        raise ValueError("n_jobs must not be 0; use None or -1 for all cores, or a positive count")
+    threads = int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs)
+    if threads < 1:
+        raise ValueError(f"n_jobs={n_jobs} leaves no thread on a machine with {cores} cores")
+    return threads

@@ -1,0 +1,179 @@
+"""Perplexity-calibrated joint probabilities (the t-SNE input similarities P)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.sparse
+
+from . import _core
+from ._validation import (check_choice, check_data, check_integer, check_positive_number,
+                          resolve_n_jobs)
+from .neighbors import METRICS, check_neighbor_graph, nearest_neighbors
+
+# Bisection stops when a row's entropy is this close to log(perplexity) (nats);
+# scikit-learn uses 1e-5, openTSNE 1e-8.  The safeguarded Newton steps make the
+# tighter tolerance cheap.
+ENTROPY_TOLERANCE = 1e-8
+MAX_ITERATIONS = 200
+AFFINITY_METHODS = ("auto", "exact")
+
+
+def calibrate(distances, perplexity, *, n_jobs=None):
+    """Fit each point's Gaussian to the perplexity: conditional probabilities P(j|i).
+
+    For row ``i`` with neighbour distances ``d_j`` this finds the precision
+    ``beta_i`` such that ``p_j = exp(-beta_i d_j^2) / sum_l exp(-beta_i d_l^2)``
+    has entropy ``log(perplexity)`` nats (to within 1e-8 nats).
+
+    Parameters
+    ----------
+    distances : array_like of shape (n_samples, k)
+        Non-negative, finite distances to each point's k neighbours (as
+        returned by :func:`nearest_neighbors`; not squared).
+    perplexity : float
+        The effective number of neighbours, ``0 < perplexity <= k``.
+    n_jobs : int or None
+        Threads; ``None`` uses every core.  The result does not depend on it.
+
+    Returns
+    -------
+    conditional : ndarray of shape (n_samples, k), dtype float64
+        P(j|i); every row sums to 1.
+    sigmas : ndarray of shape (n_samples,), dtype float64
+        Gaussian bandwidths ``1 / sqrt(2 beta_i)`` in distance units.  Where the
+        perplexity cannot be reached because at least ``perplexity`` neighbours
+        tie at the smallest distance (e.g. duplicates), the weights are uniform
+        over those ties and sigma is 0; where ``perplexity == k`` the weights
+        are uniform and sigma is ``inf``.
+
+    Raises
+    ------
+    ValueError
+        For distances that are not 2-D, empty, negative or not finite, or a
+        perplexity outside ``(0, k]``.
+    """
+    distances = check_data(distances, name="distances", min_rows=1)
+    if (distances < 0).any():
+        row = int(np.flatnonzero((distances < 0).any(axis=1))[0])
+        raise ValueError(f"distances must be non-negative (row {row} is not)")
+    perplexity = _check_perplexity(perplexity, distances.shape[1], "the number of neighbours k")
+    conditional, betas = _core.calibrate(distances.astype(np.float64, copy=False), perplexity,
+                                         ENTROPY_TOLERANCE, MAX_ITERATIONS,
+                                         resolve_n_jobs(n_jobs))
+    with np.errstate(divide="ignore"):
+        sigmas = 1.0 / np.sqrt(2.0 * betas)
+    return conditional, sigmas
+
+
+def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="auto",
+               metric="euclidean", n_jobs=None, random_state=None, verbose=False):
+    """The t-SNE joint probability matrix P of ``X``.
+
+    Finds each point's nearest neighbours, calibrates a Gaussian per point to
+    the perplexity (:func:`calibrate`) and symmetrizes:
+    ``P_ij = (P(j|i) + P(i|j)) / 2n``.
+
+    Parameters
+    ----------
+    X : array_like of shape (n_samples, n_features), optional
+        The data (see :func:`nearest_neighbors` for accepted dtypes and
+        layouts).  May be omitted when ``knn`` is given.
+    perplexity : float, default 30
+        The effective number of neighbours of each point, at most
+        ``n_samples - 1`` (and at most ``n_neighbors``).
+    n_neighbors : int, optional
+        Neighbours per point; defaults to ``min(n_samples - 1, floor(3 * perplexity))``.
+    knn : tuple (indices, distances), optional
+        Precomputed neighbours, each of shape (n_samples, k), e.g. from
+        :func:`nearest_neighbors`, an approximate index or a graph of your own;
+        distances as in :func:`nearest_neighbors` (not squared).  With
+        ``n_neighbors`` set, only the first ``n_neighbors`` columns are used.
+    method : {"auto", "exact"}
+        Neighbour search method; ``"auto"`` currently chooses ``"exact"``.
+    metric : {"euclidean", "cosine"}
+    n_jobs : int or None
+        Threads; ``None`` uses every core.  The result does not depend on it.
+    random_state : int, numpy.random.Generator or None
+        Seed for randomized neighbour searches (the exact search uses none).
+    verbose : bool
+        Print each stage and its time to stderr.
+
+    Returns
+    -------
+    P : scipy.sparse.csr_matrix of shape (n_samples, n_samples), dtype float64
+        Symmetric, non-negative, zero diagonal, sums to 1, column indices
+        sorted within each row.
+
+    Raises
+    ------
+    ValueError
+        For malformed data or neighbours, a perplexity that is not positive or
+        too large for the data, ``n_neighbors`` outside its range, an unknown
+        method or metric, or ``n_jobs=0``.
+    KeyboardInterrupt
+        When interrupted (Ctrl-C) during the native work.
+    """
+    check_choice(method, "method", AFFINITY_METHODS)
+    check_choice(metric, "metric", METRICS)
+    threads = resolve_n_jobs(n_jobs)
+    data = None if X is None else check_data(X)
+    if data is None and knn is None:
+        raise ValueError("affinities needs X or precomputed neighbours knn=(indices, distances)")
+    n = data.shape[0] if data is not None else None
+    perplexity = check_positive_number(perplexity, "perplexity")
+
+    if knn is not None:
+        indices, distances = check_neighbor_graph(knn, n)
+        n = indices.shape[0]
+        _check_perplexity(perplexity, n - 1, f"n_samples - 1 = {n - 1}")
+        if n_neighbors is not None:
+            k = check_integer(n_neighbors, "n_neighbors", low=1, high=indices.shape[1])
+            indices, distances = indices[:, :k], distances[:, :k]
+    else:
+        _check_perplexity(perplexity, n - 1, f"n_samples - 1 = {n - 1}")
+        if n_neighbors is None:
+            k = min(n - 1, max(1, int(3 * perplexity)))
+        else:
+            k = check_integer(n_neighbors, "n_neighbors", low=1, high=n - 1)
+        with _stage(verbose, f"nearest neighbours (exact, {metric}, k={k}, n={n})"):
+            indices, distances = nearest_neighbors(data, k, method="exact", metric=metric,
+                                                   n_jobs=threads, random_state=random_state)
+        del data
+
+    k = indices.shape[1]
+    if perplexity > k:
+        raise ValueError(f"perplexity={perplexity:g} exceeds n_neighbors={k}; use at least "
+                         f"{int(np.ceil(perplexity))} neighbours or a smaller perplexity")
+    with _stage(verbose, f"calibration (perplexity {perplexity:g})"):
+        conditional, _ = calibrate(distances, perplexity, n_jobs=threads)
+    del distances
+    with _stage(verbose, "symmetrization"):
+        indptr, columns, values = _core.symmetrize(indices, conditional, threads)
+    P = scipy.sparse.csr_matrix((values, columns, indptr), shape=(n, n), copy=False)
+    P.has_sorted_indices = True
+    return P
+
+
+def _check_perplexity(perplexity, largest, what):
+    perplexity = check_positive_number(perplexity, "perplexity")
+    if perplexity > largest:
+        raise ValueError(f"perplexity={perplexity:g} is too large: it must not exceed {what}; "
+                         f"the largest allowed is {largest}")
+    return perplexity
+
+
+@contextmanager
+def _stage(verbose, description):
+    """Report a stage and its wall time on stderr when ``verbose``."""
+    if not verbose:
+        yield
+        return
+    print(f"[tsne_native] {description} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    yield
+    print(f"[tsne_native] {description}: {time.perf_counter() - start:.2f} s",
+          file=sys.stderr, flush=True)
