@@ -12,28 +12,59 @@ namespace {
 
 constexpr std::int64_t kRowBlock = 1024;
 
-using Entry = std::pair<std::int32_t, double>;  // (column, value)
-
-// The transpose of the neighbour graph: for each point j, the points i that list
-// j as a neighbour (ascending) and their P(j|i).
-struct Transpose {
-    std::vector<std::int64_t> indptr;
-    std::vector<std::int32_t> sources;
-    std::vector<double> values;
+// A sparse matrix under construction: rows of (column, value), each row's
+// columns ascending.
+struct SortedRows {
+    Buffer<std::int64_t> indptr;
+    Buffer<std::int32_t> columns;
+    Buffer<double> values;
 };
 
-Transpose transpose(const std::int64_t* neighbors, const double* conditional, std::int64_t n,
-                    std::int64_t k) {
-    Transpose t{std::vector<std::int64_t>(n + 1, 0), std::vector<std::int32_t>(n * k),
-                std::vector<double>(n * k)};
-    for (std::int64_t e = 0; e < n * k; ++e) ++t.indptr[neighbors[e] + 1];
-    for (std::int64_t j = 0; j < n; ++j) t.indptr[j + 1] += t.indptr[j];
-    std::vector<std::int64_t> cursor(t.indptr.begin(), t.indptr.end() - 1);
-    for (std::int64_t i = 0; i < n; ++i) {
-        for (std::int64_t c = 0; c < k; ++c) {
-            const std::int64_t slot = cursor[neighbors[i * k + c]]++;
-            t.sources[slot] = static_cast<std::int32_t>(i);
-            t.values[slot] = conditional[i * k + c];
+// The transpose of the n x n matrix whose row i holds columns[indptr[i] ..
+// indptr[i + 1]) and their values.  A counting sort: the rows of the result
+// list their columns in ascending order whatever the input order was, so
+// transposing twice sorts each row.  Each thread scatters a contiguous range of
+// source rows into slots reserved after those of the lower ranges, so the
+// result does not depend on the thread count.
+template <class Column>
+SortedRows transpose(std::int64_t n, const std::int64_t* indptr, const Column* columns,
+                     const double* values, int n_threads) {
+    const std::int64_t nnz = indptr[n];
+    const int parts =
+        static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, n)));
+    // counts[p][j]: entries of column j among the rows of part p; then reused
+    // as part p's write cursor into row j of the transpose.
+    std::vector<std::vector<std::int64_t>> counts(parts, std::vector<std::int64_t>(n, 0));
+    auto first_row = [&](int part) { return n * part / parts; };
+
+#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    for (int part = 0; part < parts; ++part) {
+        std::int64_t* count = counts[part].data();
+        for (std::int64_t e = indptr[first_row(part)]; e < indptr[first_row(part + 1)]; ++e) {
+            ++count[columns[e]];
+        }
+    }
+    SortedRows t{Buffer<std::int64_t>(n + 1), Buffer<std::int32_t>(nnz), Buffer<double>(nnz)};
+    std::int64_t offset = 0;
+    for (std::int64_t j = 0; j < n; ++j) {
+        t.indptr[j] = offset;
+        for (int part = 0; part < parts; ++part) {
+            const std::int64_t c = counts[part][j];
+            counts[part][j] = offset;
+            offset += c;
+        }
+    }
+    t.indptr[n] = offset;
+
+#pragma omp parallel for schedule(static, 1) num_threads(parts)
+    for (int part = 0; part < parts; ++part) {
+        std::int64_t* cursor = counts[part].data();
+        for (std::int64_t i = first_row(part); i < first_row(part + 1); ++i) {
+            for (std::int64_t e = indptr[i]; e < indptr[i + 1]; ++e) {
+                const std::int64_t slot = cursor[columns[e]]++;
+                t.columns[slot] = static_cast<std::int32_t>(i);
+                t.values[slot] = values[e];
+            }
         }
     }
     return t;
@@ -61,71 +92,58 @@ void check_row(const std::int64_t* neighbors, const double* conditional, std::in
     }
 }
 
-// Row i's own neighbours sorted by column.
-void sorted_row(const std::int64_t* neighbors, const double* conditional, std::int64_t i,
-                std::int64_t k, std::vector<Entry>& own) {
-    own.clear();
-    for (std::int64_t c = 0; c < k; ++c) {
-        own.emplace_back(static_cast<std::int32_t>(neighbors[c]), conditional[c]);
-    }
-    std::sort(own.begin(), own.end());
-    for (std::int64_t c = 1; c < k; ++c) {
-        if (own[c].first == own[c - 1].first) {
+void check_no_repeats(const SortedRows& rows, std::int64_t i) {
+    for (std::int64_t e = rows.indptr[i] + 1; e < rows.indptr[i + 1]; ++e) {
+        if (rows.columns[e] == rows.columns[e - 1]) {
             throw std::invalid_argument("row " + std::to_string(i) + " lists neighbour " +
-                                        std::to_string(own[c].first) + " twice");
+                                        std::to_string(rows.columns[e]) + " twice");
         }
     }
 }
 
-// Merges row i's own entries with the transposed ones.  With `columns` and
-// `values` null it only counts the distinct columns; otherwise it writes the
-// summed entries there.  Returns (count, sum of the written values).
-std::pair<std::int64_t, double> merge_row(const std::vector<Entry>& own, const Transpose& t,
-                                          std::int64_t i, std::int32_t* columns,
-                                          double* values) {
-    std::int64_t a = 0, count = 0;
-    std::int64_t b = t.indptr[i];
-    const std::int64_t a_end = static_cast<std::int64_t>(own.size()), b_end = t.indptr[i + 1];
+// Merges row i of a and b (both sorted).  With `columns` and `values` null it
+// only counts the distinct columns; otherwise it writes the summed entries
+// there.  Returns (count, sum of the values).
+std::pair<std::int64_t, double> merge_rows(const SortedRows& a, const SortedRows& b,
+                                           std::int64_t i, std::int32_t* columns,
+                                           double* values) {
+    std::int64_t x = a.indptr[i], y = b.indptr[i], count = 0;
+    const std::int64_t x_end = a.indptr[i + 1], y_end = b.indptr[i + 1];
     double sum = 0.0;
-    while (a < a_end || b < b_end) {
+    while (x < x_end || y < y_end) {
         std::int32_t column;
         double value;
-        if (b == b_end || (a < a_end && own[a].first < t.sources[b])) {
-            column = own[a].first;
-            value = own[a++].second;
-        } else if (a == a_end || t.sources[b] < own[a].first) {
-            column = t.sources[b];
-            value = t.values[b++];
+        if (y == y_end || (x < x_end && a.columns[x] < b.columns[y])) {
+            column = a.columns[x];
+            value = a.values[x++];
+        } else if (x == x_end || b.columns[y] < a.columns[x]) {
+            column = b.columns[y];
+            value = b.values[y++];
         } else {
-            column = own[a].first;
-            value = own[a++].second + t.values[b++];
+            column = a.columns[x];
+            value = a.values[x++] + b.values[y++];
         }
         if (columns) {
             columns[count] = column;
             values[count] = value;
-            sum += value;
         }
+        sum += value;
         ++count;
     }
     return {count, sum};
 }
 
-// Runs body(i, scratch) for every row, in parallel blocks of rows.
+// Runs body(i) for every row, in parallel blocks of rows.
 template <class Body>
-void for_each_row(std::int64_t n, std::int64_t k, const RunOptions& options, Body&& body) {
+void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
     const std::int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
     ParallelGuard guard(options);
-#pragma omp parallel num_threads(std::max(1, options.n_threads))
-    {
-        std::vector<Entry> own;
-        guard.run([&] { own.reserve(k); });
-#pragma omp for schedule(dynamic, 1)
-        for (std::int64_t b = 0; b < blocks; ++b) {
-            guard.run([&] {
-                const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-                for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i, own);
-            });
-        }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, options.n_threads))
+    for (std::int64_t b = 0; b < blocks; ++b) {
+        guard.run([&] {
+            const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
+            for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
+        });
     }
     guard.rethrow();
 }
@@ -138,26 +156,31 @@ CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, s
     if (n > std::numeric_limits<std::int32_t>::max()) {
         throw std::invalid_argument("more than 2^31 - 1 points are not supported");
     }
-    for_each_row(n, k, options, [&](std::int64_t i, std::vector<Entry>&) {
+    for_each_row(n, options, [&](std::int64_t i) {
         check_row(neighbors + i * k, conditional + i * k, i, n, k);
     });
-    const Transpose t = transpose(neighbors, conditional, n, k);
+    Buffer<std::int64_t> uniform_indptr(n + 1);
+    for (std::int64_t i = 0; i <= n; ++i) uniform_indptr[i] = i * k;
+    // P(i|j) by row i, then P(j|i) by row i with columns sorted.
+    const SortedRows reverse =
+        transpose(n, uniform_indptr.data(), neighbors, conditional, options.n_threads);
+    const SortedRows forward = transpose(n, reverse.indptr.data(), reverse.columns.data(),
+                                         reverse.values.data(), options.n_threads);
 
     CsrMatrix p;
     p.indptr.assign(n + 1, 0);
-    for_each_row(n, k, options, [&](std::int64_t i, std::vector<Entry>& own) {
-        sorted_row(neighbors + i * k, conditional + i * k, i, k, own);
-        p.indptr[i + 1] = merge_row(own, t, i, nullptr, nullptr).first;
+    for_each_row(n, options, [&](std::int64_t i) {
+        check_no_repeats(forward, i);
+        p.indptr[i + 1] = merge_rows(forward, reverse, i, nullptr, nullptr).first;
     });
     for (std::int64_t i = 0; i < n; ++i) p.indptr[i + 1] += p.indptr[i];
 
     p.indices.resize(p.indptr[n]);
     p.data.resize(p.indptr[n]);
     std::vector<double> row_sums(n);
-    for_each_row(n, k, options, [&](std::int64_t i, std::vector<Entry>& own) {
-        sorted_row(neighbors + i * k, conditional + i * k, i, k, own);
-        row_sums[i] = merge_row(own, t, i, p.indices.data() + p.indptr[i],
-                                p.data.data() + p.indptr[i]).second;
+    for_each_row(n, options, [&](std::int64_t i) {
+        row_sums[i] = merge_rows(forward, reverse, i, p.indices.data() + p.indptr[i],
+                                 p.data.data() + p.indptr[i]).second;
     });
 
     double total = 0.0;  // summed in row order, so independent of the thread count

@@ -4,15 +4,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "buffer.hpp"
 #include "parallel.hpp"
 
 namespace tsne {
 
 // A sparse matrix in compressed sparse row form, column indices sorted per row.
 struct CsrMatrix {
-    std::vector<std::int64_t> indptr;  // n + 1
-    std::vector<std::int32_t> indices; // nnz
-    std::vector<double> data;          // nnz
+    Buffer<std::int64_t> indptr;  // n + 1
+    Buffer<std::int32_t> indices; // nnz
+    Buffer<double> data;          // nnz
 };
 
 // Given, for each of n points, k neighbour indices and the conditional

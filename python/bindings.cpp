@@ -5,7 +5,6 @@
 
 #include <memory>
 #include <utility>
-#include <vector>
 
 #include "calibrate.hpp"
 #include "knn.hpp"
@@ -25,9 +24,9 @@ tsne::RunOptions run_options(int n_threads) {
 
 // Hands a vector's buffer to numpy without copying it.
 template <class T>
-py::array_t<T> to_numpy(std::vector<T>&& values) {
-    auto* owner = new std::vector<T>(std::move(values));
-    py::capsule release(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+py::array_t<T> to_numpy(tsne::Buffer<T>&& values) {
+    auto* owner = new tsne::Buffer<T>(std::move(values));
+    py::capsule release(owner, [](void* p) { delete static_cast<tsne::Buffer<T>*>(p); });
     return py::array_t<T>(static_cast<py::ssize_t>(owner->size()), owner->data(), release);
 }
 

@@ -12,7 +12,7 @@ import scipy.sparse
 from . import _core
 from ._validation import (check_choice, check_data, check_integer, check_positive_number,
                           resolve_n_jobs)
-from .neighbors import METRICS, check_neighbor_graph, nearest_neighbors
+from .neighbors import METRICS, check_distances, check_neighbor_graph, nearest_neighbors
 
 # Bisection stops when a row's entropy is this close to log(perplexity) (nats);
 # scikit-learn uses 1e-5, openTSNE 1e-8.  The safeguarded Newton steps make the
@@ -56,17 +56,17 @@ def calibrate(distances, perplexity, *, n_jobs=None):
         For distances that are not 2-D, empty, negative or not finite, or a
         perplexity outside ``(0, k]``.
     """
-    distances = check_data(distances, name="distances", min_rows=1)
-    if (distances < 0).any():
-        row = int(np.flatnonzero((distances < 0).any(axis=1))[0])
-        raise ValueError(f"distances must be non-negative (row {row} is not)")
+    distances = check_distances(distances, name="distances")
     perplexity = _check_perplexity(perplexity, distances.shape[1], "the number of neighbours k")
-    conditional, betas = _core.calibrate(distances.astype(np.float64, copy=False), perplexity,
-                                         ENTROPY_TOLERANCE, MAX_ITERATIONS,
-                                         resolve_n_jobs(n_jobs))
+    conditional, betas = _calibrate(distances, perplexity, resolve_n_jobs(n_jobs))
     with np.errstate(divide="ignore"):
         sigmas = 1.0 / np.sqrt(2.0 * betas)
     return conditional, sigmas
+
+
+def _calibrate(distances, perplexity, threads):
+    """calibrate() on checked arguments: (conditional, betas)."""
+    return _core.calibrate(distances, perplexity, ENTROPY_TOLERANCE, MAX_ITERATIONS, threads)
 
 
 def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="auto",
@@ -149,7 +149,7 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         raise ValueError(f"perplexity={perplexity:g} exceeds n_neighbors={k}; use at least "
                          f"{int(np.ceil(perplexity))} neighbours or a smaller perplexity")
     with _stage(verbose, f"calibration (perplexity {perplexity:g})"):
-        conditional, _ = calibrate(distances, perplexity, n_jobs=threads)
+        conditional, _ = _calibrate(distances, perplexity, threads)
     del distances
     with _stage(verbose, "symmetrization"):
         indptr, columns, values = _core.symmetrize(indices, conditional, threads)

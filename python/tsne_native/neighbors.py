@@ -89,11 +89,7 @@ def check_neighbor_graph(knn, n_samples=None):
     if distances.shape != indices.shape:
         raise ValueError(f"knn distances have shape {distances.shape} but indices have "
                          f"shape {indices.shape}")
-    distances = check_data(distances, name="knn distances", min_rows=1).astype(np.float64,
-                                                                               copy=False)
-    if (distances < 0).any():
-        row = int(np.flatnonzero((distances < 0).any(axis=1))[0])
-        raise ValueError(f"knn distances must be non-negative (row {row} is not)")
+    distances = check_distances(distances, name="knn distances")
     n = indices.shape[0]
     if n_samples is not None and n != n_samples:
         raise ValueError(f"knn describes {n} points but X has {n_samples} rows")
@@ -103,3 +99,18 @@ def check_neighbor_graph(knn, n_samples=None):
         raise ValueError(f"knn indices must lie in [0, {n - 1}]; got values from "
                          f"{indices.min()} to {indices.max()}")
     return np.ascontiguousarray(indices, dtype=np.int64), distances
+
+
+def check_distances(distances, *, name):
+    """Validate neighbour distances: 2-D, finite, non-negative.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, k), dtype float64, C-contiguous
+    """
+    distances = check_data(distances, name=name, min_rows=1)
+    negative = distances < 0
+    if negative.any():
+        row = int(np.flatnonzero(negative.any(axis=1))[0])
+        raise ValueError(f"{name} must be non-negative (row {row} is not)")
+    return np.ascontiguousarray(distances, dtype=np.float64)
