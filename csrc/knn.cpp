@@ -93,20 +93,38 @@ RankingTerms<T> ranking_terms(const T* x, std::int64_t n, std::int64_t d, Metric
     return terms;
 }
 
+// AVX2/FMA clones of the exact-distance loops, chosen at load time (the default
+// build must run on any x86-64, so no -march flags).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define TSNE_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TSNE_VECTOR_CLONES
+#endif
+
+template <class T>
+TSNE_VECTOR_CLONES double squared_difference(const T* a, const T* b, std::int64_t d) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t c = 0; c < d; ++c) {
+        const double diff = double(a[c]) - double(b[c]);
+        sum += diff * diff;
+    }
+    return sum;
+}
+
+template <class T>
+TSNE_VECTOR_CLONES double dot_product(const T* a, const T* b, std::int64_t d) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t c = 0; c < d; ++c) sum += double(a[c]) * double(b[c]);
+    return sum;
+}
+
 template <class T>
 double exact_distance(const T* a, const T* b, std::int64_t d, Metric metric, double norm_a,
                       double norm_b) {
-    if (metric == Metric::euclidean) {
-        double sum = 0.0;
-        for (std::int64_t c = 0; c < d; ++c) {
-            const double diff = double(a[c]) - double(b[c]);
-            sum += diff * diff;
-        }
-        return std::sqrt(sum);
-    }
-    double dot = 0.0;
-    for (std::int64_t c = 0; c < d; ++c) dot += double(a[c]) * double(b[c]);
-    return std::max(0.0, 1.0 - dot / (norm_a * norm_b));
+    if (metric == Metric::euclidean) return std::sqrt(squared_difference(a, b, d));
+    return std::max(0.0, 1.0 - dot_product(a, b, d) / (norm_a * norm_b));
 }
 
 // Per-thread scratch space for one query block.

@@ -81,7 +81,7 @@ def _largest_magnitude(array: np.ndarray, name: str) -> float:
 def _squares_fit(largest: float, n_columns: int, dtype) -> bool:
     """Whether sums of n_columns squared differences of values this large fit in dtype."""
     limit = float(np.finfo(dtype).max) / 16
-    return (2 * largest) ** 2 * n_columns <= limit
+    return 2 * largest <= np.sqrt(limit / n_columns)
 
 
 def check_integer(value, name: str, *, low: int, high: int | None = None) -> int:

@@ -1,0 +1,28 @@
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    """800 points in 12-D drawn around 6 centres: continuous values, no ties."""
+    rng = np.random.default_rng(7)
+    centres = rng.normal(scale=6.0, size=(6, 12))
+    labels = rng.integers(0, 6, size=800)
+    return centres[labels] + rng.normal(size=(800, 12))
+
+
+def brute_force_neighbors(X, k, metric="euclidean"):
+    """Reference kNN in float64 numpy: (indices, distances), nearest first."""
+    X = np.asarray(X, dtype=np.float64)
+    if metric == "cosine":
+        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+        D = 1.0 - unit @ unit.T
+    else:
+        D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(D, np.inf)
+    order = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(D, order, axis=1)

@@ -1,0 +1,185 @@
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import brute_force_neighbors
+from tsne_native import nearest_neighbors
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_matches_brute_force(blobs, metric, dtype):
+    X = blobs.astype(dtype)
+    indices, distances = nearest_neighbors(X, 15, metric=metric)
+    ref_indices, ref_distances = brute_force_neighbors(X, 15, metric)
+    assert indices.shape == distances.shape == (len(X), 15)
+    assert indices.dtype == np.int64 and distances.dtype == np.float64
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=1e-9, atol=1e-12)
+
+
+def test_rows_sorted_and_self_excluded(blobs):
+    indices, distances = nearest_neighbors(blobs, 30)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert not (indices == np.arange(len(blobs))[:, None]).any()
+    assert all(len(set(row)) == 30 for row in indices)
+
+
+def test_ties_broken_by_index():
+    X = np.zeros((6, 3))  # all duplicates: every distance is 0
+    indices, distances = nearest_neighbors(X, 5)
+    assert (distances == 0).all()
+    expected = [[j for j in range(6) if j != i] for i in range(6)]
+    np.testing.assert_array_equal(indices, expected)
+
+
+def test_k_equal_to_n_minus_one_finds_everyone(blobs):
+    X = blobs[:40]
+    indices, _ = nearest_neighbors(X, 39)
+    for i, row in enumerate(indices):
+        assert sorted(row) == [j for j in range(40) if j != i]
+
+
+def test_integer_and_uint8_data_match_float(blobs):
+    X = np.round(np.abs(blobs) * 10).astype(np.uint8)
+    expected = nearest_neighbors(X.astype(np.float64), 10)
+    for converted in (X, X.astype(np.int64), X.astype(np.int16)):
+        indices, distances = nearest_neighbors(converted, 10)
+        np.testing.assert_allclose(distances, expected[1], rtol=1e-12)
+        # Integer data has exact ties; the distance profile is what must agree.
+
+
+def test_memory_layouts_give_identical_results(blobs, tmp_path):
+    X = blobs.astype(np.float32)
+    expected = nearest_neighbors(X, 10)
+    wide = np.zeros((len(X), 2 * X.shape[1]), dtype=np.float32)
+    wide[:, ::2] = X
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    layouts = {
+        "fortran": np.asfortranarray(X),
+        "strided": wide[:, ::2],
+        "memmap": np.load(path, mmap_mode="r"),
+        "list": X.tolist(),
+    }
+    for name, data in layouts.items():
+        indices, distances = nearest_neighbors(data, 10)
+        np.testing.assert_array_equal(indices, expected[0], err_msg=name)
+        np.testing.assert_array_equal(distances, expected[1], err_msg=name)
+
+
+def test_reversed_rows_are_a_relabelling(blobs):
+    indices, distances = nearest_neighbors(blobs, 10)
+    r_indices, r_distances = nearest_neighbors(blobs[::-1], 10)
+    n = len(blobs)
+    np.testing.assert_allclose(r_distances[::-1], distances, rtol=1e-12)
+    np.testing.assert_array_equal(n - 1 - r_indices[::-1], indices)
+
+
+def test_results_identical_for_any_thread_count(blobs):
+    one = nearest_neighbors(blobs, 20, n_jobs=1)
+    two = nearest_neighbors(blobs, 20, n_jobs=2)
+    three = nearest_neighbors(blobs, 20, n_jobs=3)
+    for other in (two, three):
+        np.testing.assert_array_equal(one[0], other[0])
+        assert one[1].tobytes() == other[1].tobytes()
+
+
+def test_large_values_do_not_overflow_float32():
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(200, 8)) * 1e30).astype(np.float32)
+    indices, distances = nearest_neighbors(X, 5)
+    ref_indices, ref_distances = brute_force_neighbors(X.astype(np.float64), 5)
+    assert np.isfinite(distances).all()
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=1e-9)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros(10), "must be 2-D"),
+    (np.zeros((1, 4)), "at least 2 rows"),
+    (np.zeros((10, 0)), "at least 1 feature"),
+    (np.array([["a", "b"], ["c", "d"]]), "real numbers; got dtype <U1"),
+    (np.ones((5, 2), dtype=complex), "real numbers; got dtype complex128"),
+    (np.array([[0.0, 1.0], [np.nan, 2.0], [3.0, 4.0]]), "NaN or infinity \\(first in row 1\\)"),
+    (np.array([[0.0, 1.0], [1.0, 2.0], [3.0, np.inf]]), "NaN or infinity \\(first in row 2\\)"),
+    (np.full((4, 3), 1e300), "too large"),
+])
+def test_bad_data_raises_value_error(bad, message):
+    with pytest.raises(ValueError, match=message):
+        nearest_neighbors(bad, 1)
+
+
+def test_sparse_input_raises_type_error():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(TypeError, match="dense array"):
+        nearest_neighbors(scipy_sparse.random(10, 4, density=0.5, format="csr"), 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"k": 10}, r"k must be in \[1, 9\]; got 10"),
+    ({"k": 0}, r"k must be in \[1, 9\]; got 0"),
+    ({"k": 3, "method": "magic"}, "method must be one of 'exact'; got 'magic'"),
+    ({"k": 3, "metric": "manhattan"}, "metric must be one of 'euclidean', 'cosine'; got 'manhattan'"),
+    ({"k": 3, "n_jobs": 0}, "n_jobs must not be 0"),
+    ({"k": 3, "n_jobs": -1000}, "leaves no thread"),
+])
+def test_bad_parameters_raise_value_error(kwargs, message):
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    with pytest.raises(ValueError, match=message):
+        nearest_neighbors(X, **kwargs)
+
+
+def test_non_integer_k_raises_type_error():
+    with pytest.raises(TypeError, match="k must be an integer; got 2.5"):
+        nearest_neighbors(np.ones((5, 2)), 2.5)
+
+
+def test_cosine_rejects_all_zero_row():
+    X = np.ones((5, 3))
+    X[3] = 0
+    with pytest.raises(ValueError, match=r"all-zero row \(row 3\)"):
+        nearest_neighbors(X, 2, metric="cosine")
+
+
+def _long_problem():
+    # About 0.8 TFLOP of distance products: many seconds on any CPU here.
+    return np.random.default_rng(0).random((40_000, 256), dtype=np.float32)
+
+
+def test_ctrl_c_interrupts_within_about_a_second():
+    X = _long_problem()
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        nearest_neighbors(X, 10)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    # A full run takes far longer; stopping means returning soon after the signal.
+    assert elapsed < 3.0
+    # The process stays usable.
+    indices, _ = nearest_neighbors(X[:100], 3)
+    assert indices.shape == (100, 3)
+
+
+def test_gil_released_during_native_work():
+    X = _long_problem()[:12_000]
+    ticks = 0
+    done = threading.Event()
+
+    def search():
+        nearest_neighbors(X, 5, n_jobs=1)
+        done.set()
+
+    worker = threading.Thread(target=search)
+    worker.start()
+    while not done.is_set():
+        ticks += 1
+        time.sleep(0.001)
+    worker.join()
+    assert ticks > 50  # the main thread kept running while the search held no GIL
