@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "simd.hpp"
+
 namespace tsne {
 namespace {
 
@@ -51,14 +53,6 @@ inline double exp_nonpositive(double x) {
     return x < -708.0 ? 0.0 : p * scale;
 }
 
-// AVX2/FMA clones of the hot loop, chosen at load time (the default build must
-// run on any x86-64, so no -march flags).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TSNE_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TSNE_VECTOR_CLONES
-#endif
-
 struct EntropyAt {
     double entropy;   // nats
     double variance;  // of the shifted squared distances under p
@@ -69,16 +63,16 @@ struct EntropyAt {
 // Also fills `weights` with the unnormalized exp(-beta s_j).
 TSNE_VECTOR_CLONES EntropyAt entropy_at(const std::vector<double>& shifted, double beta,
                      std::vector<double>& weights) {
-    double z = 0.0, first = 0.0, second = 0.0;
-    const std::size_t k = shifted.size();
-#pragma omp simd reduction(+ : z, first, second)
-    for (std::size_t j = 0; j < k; ++j) {
+    double z_lanes[kLanes] = {}, first_lanes[kLanes] = {}, second_lanes[kLanes] = {};
+    for_each_lane(static_cast<std::int64_t>(shifted.size()), [&](std::int64_t j, std::int64_t lane) {
         const double w = exp_nonpositive(-beta * shifted[j]);
         weights[j] = w;
-        z += w;
-        first += w * shifted[j];
-        second += w * shifted[j] * shifted[j];
-    }
+        z_lanes[lane] += w;
+        first_lanes[lane] += w * shifted[j];
+        second_lanes[lane] += w * shifted[j] * shifted[j];
+    });
+    const double z = combine_lanes(z_lanes), first = combine_lanes(first_lanes),
+                 second = combine_lanes(second_lanes);
     const double mean = first / z;
     return {std::log(z) + beta * mean, std::max(0.0, second / z - mean * mean)};
 }

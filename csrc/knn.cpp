@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "blas.hpp"
+#include "simd.hpp"
 
 namespace tsne {
 namespace {
@@ -93,31 +94,23 @@ RankingTerms<T> ranking_terms(const T* x, std::int64_t n, std::int64_t d, Metric
     return terms;
 }
 
-// AVX2/FMA clones of the exact-distance loops, chosen at load time (the default
-// build must run on any x86-64, so no -march flags).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define TSNE_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define TSNE_VECTOR_CLONES
-#endif
-
 template <class T>
 TSNE_VECTOR_CLONES double squared_difference(const T* a, const T* b, std::int64_t d) {
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t c = 0; c < d; ++c) {
+    double partial[kLanes] = {};
+    for_each_lane(d, [&](std::int64_t c, std::int64_t lane) {
         const double diff = double(a[c]) - double(b[c]);
-        sum += diff * diff;
-    }
-    return sum;
+        partial[lane] += diff * diff;
+    });
+    return combine_lanes(partial);
 }
 
 template <class T>
 TSNE_VECTOR_CLONES double dot_product(const T* a, const T* b, std::int64_t d) {
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t c = 0; c < d; ++c) sum += double(a[c]) * double(b[c]);
-    return sum;
+    double partial[kLanes] = {};
+    for_each_lane(d, [&](std::int64_t c, std::int64_t lane) {
+        partial[lane] += double(a[c]) * double(b[c]);
+    });
+    return combine_lanes(partial);
 }
 
 template <class T>
