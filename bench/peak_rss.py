@@ -1,0 +1,63 @@
+"""Peak resident memory of one affinity computation, in a fresh process.
+
+    python bench/peak_rss.py {tsne_native,sklearn,opentsne}
+
+Prints one JSON line: the call's wall time, the process's peak RSS (MB), and
+the RSS before the call (imports and the uint8 data loaded).
+"""
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import THREADS, load_benchmark_data  # noqa: E402
+
+PERPLEXITY = 30
+
+
+def run_tsne_native(X):
+    import tsne_native
+    return lambda: tsne_native.affinities(X, PERPLEXITY, n_jobs=THREADS)
+
+
+def run_sklearn(X):
+    from sklearn.manifold._t_sne import _joint_probabilities_nn
+    from sklearn.neighbors import NearestNeighbors
+
+    def path():
+        k = min(len(X) - 1, int(3.0 * PERPLEXITY + 1))
+        data = X.astype(np.float32)
+        graph = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=THREADS).fit(data)
+        distances = graph.kneighbors_graph(mode="distance")
+        distances.data **= 2
+        return _joint_probabilities_nn(distances, PERPLEXITY, 0)
+    return path
+
+
+def run_opentsne(X):
+    from openTSNE import affinity
+    return lambda: affinity.PerplexityBasedNN(X.astype(np.float32), perplexity=PERPLEXITY,
+                                              method="annoy", n_jobs=THREADS, random_state=0)
+
+
+def current_rss_mb():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+if __name__ == "__main__":
+    import numpy as np
+
+    systems = {"tsne_native": run_tsne_native, "sklearn": run_sklearn, "opentsne": run_opentsne}
+    X, description = load_benchmark_data()
+    call = systems[sys.argv[1]](X)
+    before = current_rss_mb()
+    start = time.perf_counter()
+    call()
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"system": sys.argv[1], "data": description, "seconds": round(seconds, 2),
+                      "peak_rss_mb": round(peak), "rss_before_call_mb": round(before)}))
