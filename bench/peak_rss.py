@@ -3,11 +3,12 @@
     python bench/peak_rss.py {tsne_native,sklearn,opentsne}
 
 Prints one JSON line: the call's wall time, the process's peak RSS (MB), and
-the RSS before the call (imports and the uint8 data loaded).
+the RSS before the call (imports and the uint8 data loaded).  The peak is the
+kernel's high-water mark of this process's own memory (VmHWM): getrusage's
+ru_maxrss would also count the parent's RSS inherited through fork and exec.
 """
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -43,9 +44,13 @@ def run_opentsne(X):
                                               method="annoy", n_jobs=THREADS, random_state=0)
 
 
-def current_rss_mb():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+def memory_status_mb(field):
+    """A VmRSS/VmHWM-style field of /proc/self/status, in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
 if __name__ == "__main__":
@@ -54,10 +59,10 @@ if __name__ == "__main__":
     systems = {"tsne_native": run_tsne_native, "sklearn": run_sklearn, "opentsne": run_opentsne}
     X, description = load_benchmark_data()
     call = systems[sys.argv[1]](X)
-    before = current_rss_mb()
+    before = memory_status_mb("VmRSS")
     start = time.perf_counter()
     call()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = memory_status_mb("VmHWM")
     print(json.dumps({"system": sys.argv[1], "data": description, "seconds": round(seconds, 2),
                       "peak_rss_mb": round(peak), "rss_before_call_mb": round(before)}))

@@ -99,6 +99,18 @@ def test_large_values_do_not_overflow_float32():
     np.testing.assert_allclose(distances, ref_distances, rtol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_common_offset_does_not_spoil_the_ranking(dtype):
+    rng = np.random.default_rng(1)
+    X = (1e4 + rng.normal(size=(300, 16))).astype(dtype)
+    original = X.copy()
+    indices, distances = nearest_neighbors(X, 10)
+    ref_indices, ref_distances = brute_force_neighbors(X.astype(np.float64), 10)
+    np.testing.assert_array_equal(indices, ref_indices)
+    np.testing.assert_allclose(distances, ref_distances, rtol=1e-6)
+    np.testing.assert_array_equal(X, original)  # the caller's array is left alone
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.zeros(10), "must be 2-D"),
     (np.zeros((1, 4)), "at least 2 rows"),

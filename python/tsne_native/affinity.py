@@ -12,7 +12,8 @@ import scipy.sparse
 from . import _core
 from ._validation import (check_choice, check_data, check_integer, check_positive_number,
                           resolve_n_jobs)
-from .neighbors import METRICS, check_distances, check_neighbor_graph, nearest_neighbors
+from .neighbors import (METRICS, shares_memory, check_distances, check_neighbor_graph,
+                        exact_search)
 
 # Bisection stops when a row's entropy is this close to log(perplexity) (nats);
 # scikit-learn uses 1e-5, openTSNE 1e-8.  The safeguarded Newton steps make the
@@ -140,8 +141,8 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         else:
             k = check_integer(n_neighbors, "n_neighbors", low=1, high=n - 1)
         with _stage(verbose, f"nearest neighbours (exact, {metric}, k={k}, n={n})"):
-            indices, distances = nearest_neighbors(data, k, method="exact", metric=metric,
-                                                   n_jobs=threads, random_state=random_state)
+            indices, distances = exact_search(data, k, metric, threads,
+                                              owns_data=not shares_memory(data, X))
         del data
 
     k = indices.shape[1]

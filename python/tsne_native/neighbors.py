@@ -60,7 +60,52 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
     threads = resolve_n_jobs(n_jobs)
+    return exact_search(data, k, metric, threads, owns_data=not shares_memory(data, X))
+
+
+def exact_search(data, k, metric, threads, *, owns_data):
+    """Exact neighbours of validated data (the output of ``check_data``).
+
+    ``owns_data`` says ``data`` is a private copy that may be modified in place.
+    """
+    if metric == "euclidean":
+        data = _centered_if_offset(data, in_place=owns_data)
     return _core.exact_knn(data, k, getattr(_core.Metric, metric), threads)
+
+
+def shares_memory(data, X):
+    """Whether the validated ``data`` may be a view of the caller's array ``X``."""
+    return isinstance(X, np.ndarray) and np.may_share_memory(data, X)
+
+
+# Center when the common offset's squared norm exceeds this multiple of the mean
+# squared distance to the centroid: the GEMM keys |x|^2 + |y|^2 - 2 x.y then carry
+# float rounding errors comparable to the distances themselves.
+_OFFSET_TO_SPREAD_LIMIT = 16.0
+
+
+def _centered_if_offset(data, *, in_place):
+    """``data`` minus its centroid when a large common offset would spoil precision.
+
+    Euclidean distances do not change under translation, but the squared norms
+    in the GEMM-shaped keys do: data such as ``1e4 + noise`` would rank its
+    neighbours by rounding error.  Centering is skipped when it cannot help,
+    so ordinary data is searched as given.
+    """
+    rows_per_chunk = max(1, (1 << 20) // data.shape[1])
+    chunks = [data[i:i + rows_per_chunk] for i in range(0, data.shape[0], rows_per_chunk)]
+    centroid = sum(chunk.sum(axis=0, dtype=np.float64) for chunk in chunks) / data.shape[0]
+    mean_square_norm = sum(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64)
+                           for chunk in chunks) / data.shape[0]
+    offset = float(centroid @ centroid)
+    spread = max(mean_square_norm - offset, 0.0)
+    if offset <= _OFFSET_TO_SPREAD_LIMIT * spread:
+        return data
+    centered = data if in_place else np.empty_like(data)
+    for start in range(0, data.shape[0], rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        np.subtract(data[rows], centroid, out=centered[rows], casting="same_kind")
+    return centered
 
 
 def check_neighbor_graph(knn, n_samples=None):
