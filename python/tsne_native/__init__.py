@@ -10,9 +10,11 @@ import scipy_openblas32  # noqa: F401  (loads the OpenBLAS that _core links agai
 from . import _core, datasets
 from .affinity import affinities, calibrate
 from .neighbors import nearest_neighbors
+from .parametric import ParametricTSNE, load
 
 __version__ = "0.1.0"
-__all__ = ["affinities", "calibrate", "nearest_neighbors", "has_openmp", "datasets"]
+__all__ = ["affinities", "calibrate", "nearest_neighbors", "ParametricTSNE", "load",
+           "has_openmp", "datasets"]
 
 
 def has_openmp() -> bool:

@@ -1,0 +1,406 @@
+"""Parametric t-SNE: a neural network trained to preserve the native joint P."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import numbers
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import (check_choice, check_data, check_integer, check_positive_number,
+                          resolve_n_jobs)
+from .affinity import affinities
+from .neighbors import METRICS
+
+PARAMS_FILE = "parametric_tsne.json"
+EMBEDDING_FILE = "embedding.npy"
+FORMAT_VERSION = 1
+
+
+class ParametricTSNE:
+    """t-SNE as a neural network: embed the training data, then new points with the same map.
+
+    The joint probabilities P come from the native core
+    (:func:`tsne_native.affinities`, computed once).  A feed-forward network
+    (van der Maaten, 2009) is trained to minimize KL(P || Q) with a Student-t
+    Q, on batches of P-edges ``(i, j)`` drawn with probability ``p_ij``; the
+    other points of the batch supply the repulsion.  Training runs in
+    TensorFlow, compiled with XLA, on the GPU when TensorFlow sees one.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Dimension of the embedding (2 or 3 to look at; more is allowed).
+    perplexity : float, default=30
+        Effective number of neighbours of each point in P.
+    hidden_layers : tuple of int, default=(500, 500, 2000)
+        Widths of the ReLU hidden layers (van der Maaten, 2009).
+    dof : float, default=1
+        Degrees of freedom of the Student-t kernel in Q; 1 is classic t-SNE,
+        smaller values give heavier tails and tighter clusters.
+    n_epochs : int, default=40
+        Training length; one epoch samples as many P-edges as there are points.
+    batch_size : int, default=1024
+        P-edges per step (per device); the step embeds twice as many points.
+    learning_rate : float, default=1e-3
+        Adam's learning rate.
+    early_exaggeration : float, default=12
+        Factor on the attraction during the first epochs, which lets
+        clusters form before they are spread out.
+    early_exaggeration_epochs : int, default=5
+        How many of the ``n_epochs`` use the exaggeration.
+    n_neighbors : int or None, default=None
+        Neighbours per point in P; ``None`` means ``min(n - 1, 3 * perplexity)``.
+    metric : {"euclidean", "cosine"}, default="euclidean"
+        Distance used for the neighbours (cosine suits word and document vectors).
+    strategy : tf.distribute.Strategy or None, default=None
+        Distribution strategy, e.g. ``tf.distribute.MirroredStrategy()`` for
+        several GPUs; ``None`` uses the one in effect (a single device).
+    log_dir : str or path-like or None, default=None
+        Write the per-epoch loss as TensorBoard scalars there.
+    n_jobs : int or None, default=None
+        Threads of the native affinity computation; ``None`` uses every core.
+    random_state : int, numpy.random.Generator or None, default=None
+        Seeds the weight initialization and the edge sampling of this
+        estimator only (global random state is never touched).
+    verbose : bool, default=False
+        Report the affinity stages and show a progress bar with the loss.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components), dtype float32
+        The training data mapped by the fitted network.
+    loss_history_ : ndarray of shape (n_epochs,), dtype float64
+        Mean estimated KL(P || Q) per epoch (computed without the exaggeration).
+    kl_divergence_ : float
+        The last epoch's estimated KL(P || Q).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    encoder_ : keras.Model
+        The trained network (float32 in, float32 out).
+    fit_seconds_ : dict
+        Wall time of the ``"affinities"`` and ``"training"`` stages.
+
+    Examples
+    --------
+    >>> import tsne_native
+    >>> X, y = tsne_native.datasets.load_digits()
+    >>> model = tsne_native.ParametricTSNE(random_state=0).fit(X[:1500])
+    >>> new_points = model.transform(X[1500:])
+    """
+
+    def __init__(self, n_components=2, perplexity=30.0, *, hidden_layers=(500, 500, 2000),
+                 dof=1.0, n_epochs=40, batch_size=1024, learning_rate=1e-3,
+                 early_exaggeration=12.0, early_exaggeration_epochs=5, n_neighbors=None,
+                 metric="euclidean", strategy=None, log_dir=None, n_jobs=None,
+                 random_state=None, verbose=False):
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.hidden_layers = hidden_layers
+        self.dof = dof
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.early_exaggeration = early_exaggeration
+        self.early_exaggeration_epochs = early_exaggeration_epochs
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.strategy = strategy
+        self.log_dir = log_dir
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- scikit-learn estimator conventions ---------------------------------
+
+    @classmethod
+    def _param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return [name for name in signature.parameters if name != "self"]
+
+    def get_params(self, deep=True):
+        """The constructor parameters, as a dict (``deep`` is accepted for scikit-learn)."""
+        del deep
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor parameters; returns ``self``."""
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"invalid parameter {name!r} for ParametricTSNE; valid "
+                                 f"parameters are {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
+                   if not _same(value, defaults[name].default)]
+        return f"ParametricTSNE({', '.join(changed)})"
+
+    # -- fitting and embedding ----------------------------------------------
+
+    def fit(self, X, y=None):
+        """Compute P for ``X`` and train the network on it.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features)
+            Real-valued training data (any numeric dtype and memory layout).
+        y : ignored
+            Accepted for scikit-learn pipelines.
+
+        Returns
+        -------
+        self : ParametricTSNE
+
+        Raises
+        ------
+        ValueError
+            For malformed data or parameters (the message names which).
+        """
+        del y
+        settings = self._checked_params()
+        data = check_data(X)
+        perplexity_limit = data.shape[0] - 1
+        if settings["perplexity"] > perplexity_limit:
+            raise ValueError(f"perplexity={settings['perplexity']:g} is too large for "
+                             f"{data.shape[0]} samples; the largest allowed is {perplexity_limit}")
+        seed = _seed_from(self.random_state)
+
+        started = time.perf_counter()
+        P = affinities(data, settings["perplexity"], n_neighbors=self.n_neighbors,
+                       metric=self.metric, n_jobs=self.n_jobs, verbose=self.verbose)
+        affinity_seconds = time.perf_counter() - started
+
+        from . import _training  # TensorFlow only from here on
+
+        strategy = self.strategy if self.strategy is not None else _training.default_strategy()
+        features = np.asarray(data, dtype=np.float32)
+        del data
+        center = features.mean(axis=0, dtype=np.float64)
+        scale = _root_mean_square_distance_to(features, center)
+        with strategy.scope():
+            encoder = _training.build_encoder(
+                features.shape[1], settings["n_components"], settings["hidden_layers"],
+                center=center.astype(np.float32), scale=scale, seed=seed)
+        started = time.perf_counter()
+        self.loss_history_ = _training.train(
+            encoder, features, P, batch_size=settings["batch_size"],
+            n_epochs=settings["n_epochs"], learning_rate=settings["learning_rate"],
+            dof=settings["dof"], early_exaggeration=settings["early_exaggeration"],
+            early_exaggeration_epochs=settings["early_exaggeration_epochs"], seed=seed,
+            strategy=strategy, log_dir=self.log_dir, verbose=self.verbose)
+        training_seconds = time.perf_counter() - started
+        if not np.all(np.isfinite(self.loss_history_)):
+            raise ValueError("training diverged (the loss is not finite); try a smaller "
+                             f"learning_rate than {settings['learning_rate']:g}")
+        self.encoder_ = encoder
+        self.n_features_in_ = features.shape[1]
+        self.kl_divergence_ = float(self.loss_history_[-1])
+        self.fit_seconds_ = {"affinities": affinity_seconds, "training": training_seconds}
+        self.embedding_ = _training.embed(encoder, features)
+        if self.verbose:
+            print(f"[tsne_native] parametric t-SNE: affinities {affinity_seconds:.1f} s, "
+                  f"training {training_seconds:.1f} s, KL {self.kl_divergence_:.3f}",
+                  file=sys.stderr, flush=True)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """Fit on ``X`` and return its embedding (``embedding_``).
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components), dtype float32
+        """
+        return self.fit(X, y).embedding_
+
+    def transform(self, X):
+        """Embed points with the trained network.
+
+        Parameters
+        ----------
+        X : array_like of shape (n_samples, n_features_in_)
+            New (or training) data, with the features seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components), dtype float32
+
+        Raises
+        ------
+        ValueError
+            Before ``fit``, or for malformed data or a wrong number of features.
+        """
+        self._check_fitted()
+        data = check_data(X, min_rows=1)
+        if data.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {data.shape[1]} features, but this ParametricTSNE was "
+                             f"fitted on {self.n_features_in_}")
+        from . import _training
+
+        return _training.embed(self.encoder_, np.asarray(data, dtype=np.float32))
+
+    # -- persistence --------------------------------------------------------
+
+    def save(self, path, *, overwrite=False):
+        """Save the fitted model to the directory ``path``.
+
+        The directory holds the network in the Keras 3 format
+        (``model.keras``), the estimator's parameters and fitted attributes
+        (``parametric_tsne.json``) and the training embedding
+        (``embedding.npy``).  Load it with :func:`tsne_native.load`; the
+        training data is not needed.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A directory; it must not exist unless ``overwrite`` is true.
+        overwrite : bool, default=False
+            Replace the files of an existing save.
+        """
+        self._check_fitted()
+        from . import _training
+
+        directory = Path(path)
+        if directory.exists() and not overwrite:
+            raise FileExistsError(f"{directory} already exists; pass overwrite=True to replace it")
+        directory.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        params["strategy"] = None  # a live device setup, not a setting to restore
+        params["log_dir"] = None if self.log_dir is None else str(self.log_dir)
+        params["random_state"] = self.random_state if _is_json_seed(self.random_state) else None
+        state = {
+            "format_version": FORMAT_VERSION,
+            "params": params,
+            "n_features_in_": self.n_features_in_,
+            "loss_history_": self.loss_history_.tolist(),
+            "kl_divergence_": self.kl_divergence_,
+            "fit_seconds_": self.fit_seconds_,
+        }
+        _training.save_encoder(self.encoder_, directory / _training.MODEL_FILE)
+        np.save(directory / EMBEDDING_FILE, self.embedding_)
+        (directory / PARAMS_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def _check_fitted(self):
+        if not hasattr(self, "encoder_"):
+            raise ValueError("this ParametricTSNE is not fitted yet; call fit(X) before "
+                             "transform or save")
+
+    def _checked_params(self):
+        """The numeric parameters, validated (raises ValueError naming the bad one)."""
+        n_components = check_integer(self.n_components, "n_components", low=1)
+        hidden_layers = self.hidden_layers
+        if isinstance(hidden_layers, numbers.Integral):
+            hidden_layers = (hidden_layers,)
+        try:
+            hidden_layers = tuple(check_integer(width, "hidden_layers width", low=1)
+                                  for width in hidden_layers)
+        except TypeError:
+            raise TypeError("hidden_layers must be a sequence of positive integers; got "
+                            f"{self.hidden_layers!r}") from None
+        n_epochs = check_integer(self.n_epochs, "n_epochs", low=1)
+        early_epochs = check_integer(self.early_exaggeration_epochs,
+                                     "early_exaggeration_epochs", low=0)
+        if self.n_neighbors is not None:
+            check_integer(self.n_neighbors, "n_neighbors", low=1)
+        check_choice(self.metric, "metric", METRICS)
+        resolve_n_jobs(self.n_jobs)
+        if self.strategy is not None:
+            from . import _training
+
+            if not _training.is_strategy(self.strategy):
+                raise TypeError("strategy must be a tf.distribute.Strategy or None; got "
+                                f"{type(self.strategy).__name__}")
+        return {
+            "n_components": n_components,
+            "perplexity": check_positive_number(self.perplexity, "perplexity"),
+            "hidden_layers": hidden_layers,
+            "dof": check_positive_number(self.dof, "dof"),
+            "n_epochs": n_epochs,
+            "batch_size": check_integer(self.batch_size, "batch_size", low=2),
+            "learning_rate": check_positive_number(self.learning_rate, "learning_rate"),
+            "early_exaggeration": check_positive_number(self.early_exaggeration,
+                                                        "early_exaggeration"),
+            "early_exaggeration_epochs": early_epochs,
+        }
+
+
+def load(path):
+    """Load a :class:`ParametricTSNE` saved with :meth:`ParametricTSNE.save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The directory written by ``save``.
+
+    Returns
+    -------
+    ParametricTSNE
+        Fitted: ``transform`` gives the same output as the saved model's.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is not a saved model directory.
+    ValueError
+        When the save is from an unknown format version.
+    """
+    directory = Path(path)
+    state_file = directory / PARAMS_FILE
+    if not state_file.is_file():
+        raise FileNotFoundError(f"{directory} is not a saved ParametricTSNE ({PARAMS_FILE} "
+                                "not found)")
+    state = json.loads(state_file.read_text())
+    if state.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{state_file} has format version {state.get('format_version')!r}; "
+                         f"this tsne_native reads version {FORMAT_VERSION}")
+    from . import _training
+
+    params = dict(state["params"])
+    params["hidden_layers"] = tuple(params["hidden_layers"])
+    model = ParametricTSNE(**params)
+    model.encoder_ = _training.load_encoder(directory / _training.MODEL_FILE)
+    model.embedding_ = np.load(directory / EMBEDDING_FILE)
+    model.n_features_in_ = state["n_features_in_"]
+    model.loss_history_ = np.asarray(state["loss_history_"], dtype=np.float64)
+    model.kl_divergence_ = state["kl_divergence_"]
+    model.fit_seconds_ = state["fit_seconds_"]
+    return model
+
+
+def _seed_from(random_state):
+    """A 31-bit seed drawn from ``random_state`` without touching global state."""
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1024))
+    if random_state is None or _is_json_seed(random_state):
+        return int(np.random.default_rng(random_state).integers(2**31 - 1024))
+    raise TypeError("random_state must be None, an int or a numpy.random.Generator; got "
+                    f"{random_state!r}")
+
+
+def _is_json_seed(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def _root_mean_square_distance_to(features, center):
+    """sqrt(mean over rows of |x - center|^2 / n_features); 1 for constant data."""
+    squared = 0.0
+    rows_per_chunk = max(1, (1 << 20) // features.shape[1])
+    for start in range(0, features.shape[0], rows_per_chunk):
+        chunk = features[start:start + rows_per_chunk] - center
+        squared += float(np.einsum("ij,ij->", chunk, chunk))
+    scale = np.sqrt(squared / features.size)
+    return float(scale) if scale > 0 else 1.0
+
+
+def _same(a, b):
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b

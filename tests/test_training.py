@@ -1,0 +1,63 @@
+"""The TensorFlow side of parametric t-SNE: edge sampling and the loss terms."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+import tensorflow as tf
+
+import tsne_native
+from tsne_native import _training
+
+
+@pytest.fixture(scope="module")
+def small_problem():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5)).astype(np.float32)
+    P = tsne_native.affinities(X, perplexity=5)
+    encoder = _training.build_encoder(5, 2, (8,), center=np.zeros(5, np.float32), scale=1.0,
+                                      seed=0)
+    sampler = _training.EdgeSampler(encoder, X, P, heads_per_step=500, tails_per_head=3,
+                                    dof=1.0, seed=0)
+    return P, sampler
+
+
+def test_sampled_edges_follow_p(small_problem):
+    P, sampler = small_problem
+    counts = np.zeros(P.shape)
+    for step in range(40):
+        heads, tails = (t.numpy() for t in sampler.sample_edges(tf.constant(step)))
+        np.add.at(counts, (np.repeat(heads, tails.shape[1]), tails.ravel()), 1)
+    frequencies = counts / counts.sum()
+    assert scipy.sparse.csr_matrix(counts)[P == 0].sum() == 0  # only edges of P
+    # 60,000 draws: the total variation from P is small.
+    assert 0.5 * np.abs(frequencies - P.toarray()).sum() < 0.06
+
+
+def test_sampling_is_reproducible_per_step(small_problem):
+    _, sampler = small_problem
+    first = [t.numpy() for t in sampler.sample_edges(tf.constant(7))]
+    again = [t.numpy() for t in sampler.sample_edges(tf.constant(7))]
+    other = [t.numpy() for t in sampler.sample_edges(tf.constant(8))]
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[1], other[1])
+
+
+def test_log_mean_kernel_matches_numpy(small_problem):
+    _, sampler = small_problem
+    y = np.random.default_rng(1).normal(scale=3, size=(30, 2)).astype(np.float32)
+    D2 = ((y[:, None] - y[None]) ** 2).sum(-1)
+    w = 1.0 / (1.0 + D2)
+    expected = np.log((w.sum() - 30) / (30 * 29))
+    assert float(sampler.log_mean_kernel(tf.constant(y))) == pytest.approx(expected, rel=1e-5)
+
+
+def test_student_t_kernel_with_other_degrees_of_freedom(small_problem):
+    P, sampler = small_problem
+    heavy = _training.EdgeSampler(sampler.encoder, np.zeros((40, 5), np.float32), P,
+                                  heads_per_step=4, tails_per_head=1, dof=0.5, seed=0)
+    squared = np.array([0.0, 1.0, 9.0], dtype=np.float32)
+    np.testing.assert_allclose(heavy.log_kernel(tf.constant(squared)).numpy(),
+                               -0.75 * np.log1p(squared / 0.5), rtol=1e-6)
+    np.testing.assert_allclose(sampler.log_kernel(tf.constant(squared)).numpy(),
+                               -np.log1p(squared), rtol=1e-6)
