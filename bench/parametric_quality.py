@@ -36,7 +36,8 @@ def fit_tsne_native(X):
 
     model = tsne_native.ParametricTSNE(n_jobs=THREADS, random_state=SEED, verbose=True)
     model.fit(X)
-    return model.embedding_, model.transform, {"n_epochs": model.n_epochs,
+    return model.embedding_, model.transform, {"n_epochs": model.n_epochs_,
+                                               "n_steps": model.n_steps_,
                                                "fit_seconds": model.fit_seconds_}
 
 

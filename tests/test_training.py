@@ -49,13 +49,29 @@ def test_log_mean_kernel_matches_numpy(small_problem):
     D2 = ((y[:, None] - y[None]) ** 2).sum(-1)
     w = 1.0 / (1.0 + D2)
     expected = np.log((w.sum() - 30) / (30 * 29))
-    assert float(sampler.log_mean_kernel(tf.constant(y))) == pytest.approx(expected, rel=1e-5)
+    distinct = tf.range(30)
+    got = sampler.log_mean_kernel(tf.constant(y), distinct, distinct)
+    assert float(got) == pytest.approx(expected, rel=1e-5)
+
+
+def test_log_mean_kernel_skips_draw_groups_and_repeated_points(small_problem):
+    _, sampler = small_problem
+    y = np.random.default_rng(2).normal(scale=3, size=(6, 2)).astype(np.float32)
+    ids = np.array([0, 1, 2, 3, 4, 1])     # point 1 drawn twice
+    groups = np.array([0, 1, 2, 0, 0, 3])  # a head (row 0) with its two tails
+    w = 1.0 / (1.0 + ((y[:, None] - y[None]) ** 2).sum(-1))
+    counted = (ids[:, None] != ids[None, :]) & (groups[:, None] != groups[None, :])
+    assert counted.sum() == 30 - 6 - 2  # 6 same-group and 2 same-point ordered pairs left out
+    expected = np.log(w[counted].mean())
+    got = sampler.log_mean_kernel(tf.constant(y), tf.constant(ids), tf.constant(groups))
+    assert float(got) == pytest.approx(expected, rel=1e-5)
 
 
 def test_student_t_kernel_with_other_degrees_of_freedom(small_problem):
     P, sampler = small_problem
     heavy = _training.EdgeSampler(sampler.encoder, np.zeros((40, 5), np.float32), P,
-                                  heads_per_step=4, tails_per_head=1, dof=0.5, seed=0)
+                                  heads_per_step=4, tails_per_head=1, dof=0.5,
+                                  seed=0)
     squared = np.array([0.0, 1.0, 9.0], dtype=np.float32)
     np.testing.assert_allclose(heavy.log_kernel(tf.constant(squared)).numpy(),
                                -0.75 * np.log1p(squared / 0.5), rtol=1e-6)

@@ -19,6 +19,11 @@ from .neighbors import METRICS
 PARAMS_FILE = "parametric_tsne.json"
 EMBEDDING_FILE = "embedding.npy"
 FORMAT_VERSION = 1
+# n_epochs=None: train until about this many P-edges were sampled (a fixed compute
+# budget: 2 million points through the network, about 8 minutes on 2 CPU cores),
+# within these bounds on the number of epochs.
+AUTO_TRAINING_EDGES = 1_500_000
+AUTO_EPOCHS = (25, 200)
 
 
 class ParametricTSNE:
@@ -42,17 +47,21 @@ class ParametricTSNE:
     dof : float, default=1
         Degrees of freedom of the Student-t kernel in Q; 1 is classic t-SNE,
         smaller values give heavier tails and tighter clusters.
-    n_epochs : int, default=40
+    n_epochs : int or None, default=None
         Training length; one epoch samples as many P-edges as there are points.
+        ``None`` samples about 1.5 million edges in all, within 25 to 200
+        epochs (25 for 60,000 points, 150 for 10,000, 200 below 7,500).
     batch_size : int, default=1024
-        P-edges per step (per device); the step embeds twice as many points.
-    learning_rate : float, default=1e-3
-        Adam's learning rate.
+        Points embedded per step (per device): a quarter are heads, each
+        with three P-neighbours drawn with probability ``p_ij``.
+    learning_rate : float, default=3e-3
+        Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
         Factor on the attraction during the first epochs, which lets
         clusters form before they are spread out.
-    early_exaggeration_epochs : int, default=5
-        How many of the ``n_epochs`` use the exaggeration.
+    early_exaggeration_epochs : int or None, default=None
+        How many of the ``n_epochs`` use the exaggeration; ``None`` means a
+        tenth of them.
     n_neighbors : int or None, default=None
         Neighbours per point in P; ``None`` means ``min(n - 1, 3 * perplexity)``.
     metric : {"euclidean", "cosine"}, default="euclidean"
@@ -74,7 +83,11 @@ class ParametricTSNE:
     ----------
     embedding_ : ndarray of shape (n_samples, n_components), dtype float32
         The training data mapped by the fitted network.
-    loss_history_ : ndarray of shape (n_epochs,), dtype float64
+    n_epochs_ : int
+        The number of epochs trained (``n_epochs``, or the automatic choice).
+    n_steps_ : int
+        The number of optimizer steps trained.
+    loss_history_ : ndarray of shape (n_epochs_,), dtype float64
         Mean estimated KL(P || Q) per epoch (computed without the exaggeration).
     kl_divergence_ : float
         The last epoch's estimated KL(P || Q).
@@ -94,8 +107,8 @@ class ParametricTSNE:
     """
 
     def __init__(self, n_components=2, perplexity=30.0, *, hidden_layers=(500, 500, 2000),
-                 dof=1.0, n_epochs=40, batch_size=1024, learning_rate=1e-3,
-                 early_exaggeration=12.0, early_exaggeration_epochs=5, n_neighbors=None,
+                 dof=1.0, n_epochs=None, batch_size=1024, learning_rate=3e-3,
+                 early_exaggeration=12.0, early_exaggeration_epochs=None, n_neighbors=None,
                  metric="euclidean", strategy=None, log_dir=None, n_jobs=None,
                  random_state=None, verbose=False):
         self.n_components = n_components
@@ -165,8 +178,8 @@ class ParametricTSNE:
             For malformed data or parameters (the message names which).
         """
         del y
-        settings = self._checked_params()
         data = check_data(X)
+        settings = self._checked_params(data.shape[0])
         perplexity_limit = data.shape[0] - 1
         if settings["perplexity"] > perplexity_limit:
             raise ValueError(f"perplexity={settings['perplexity']:g} is too large for "
@@ -190,7 +203,7 @@ class ParametricTSNE:
                 features.shape[1], settings["n_components"], settings["hidden_layers"],
                 center=center.astype(np.float32), scale=scale, seed=seed)
         started = time.perf_counter()
-        self.loss_history_ = _training.train(
+        self.loss_history_, self.n_steps_ = _training.train(
             encoder, features, P, batch_size=settings["batch_size"],
             n_epochs=settings["n_epochs"], learning_rate=settings["learning_rate"],
             dof=settings["dof"], early_exaggeration=settings["early_exaggeration"],
@@ -203,6 +216,7 @@ class ParametricTSNE:
         self.encoder_ = encoder
         self.n_features_in_ = features.shape[1]
         self.kl_divergence_ = float(self.loss_history_[-1])
+        self.n_epochs_ = settings["n_epochs"]
         self.fit_seconds_ = {"affinities": affinity_seconds, "training": training_seconds}
         self.embedding_ = _training.embed(encoder, features)
         if self.verbose:
@@ -281,6 +295,8 @@ class ParametricTSNE:
             "n_features_in_": self.n_features_in_,
             "loss_history_": self.loss_history_.tolist(),
             "kl_divergence_": self.kl_divergence_,
+            "n_epochs_": self.n_epochs_,
+            "n_steps_": self.n_steps_,
             "fit_seconds_": self.fit_seconds_,
         }
         _training.save_encoder(self.encoder_, directory / _training.MODEL_FILE)
@@ -292,8 +308,11 @@ class ParametricTSNE:
             raise ValueError("this ParametricTSNE is not fitted yet; call fit(X) before "
                              "transform or save")
 
-    def _checked_params(self):
-        """The numeric parameters, validated (raises ValueError naming the bad one)."""
+    def _checked_params(self, n_samples):
+        """The numeric parameters, validated and resolved for ``n_samples`` training points.
+
+        Raises ValueError or TypeError naming the bad parameter.
+        """
         n_components = check_integer(self.n_components, "n_components", low=1)
         hidden_layers = self.hidden_layers
         if isinstance(hidden_layers, numbers.Integral):
@@ -304,9 +323,15 @@ class ParametricTSNE:
         except TypeError:
             raise TypeError("hidden_layers must be a sequence of positive integers; got "
                             f"{self.hidden_layers!r}") from None
-        n_epochs = check_integer(self.n_epochs, "n_epochs", low=1)
-        early_epochs = check_integer(self.early_exaggeration_epochs,
-                                     "early_exaggeration_epochs", low=0)
+        if self.n_epochs is None:
+            n_epochs = int(np.clip(np.ceil(AUTO_TRAINING_EDGES / n_samples), *AUTO_EPOCHS))
+        else:
+            n_epochs = check_integer(self.n_epochs, "n_epochs", low=1)
+        if self.early_exaggeration_epochs is None:
+            early_epochs = max(1, n_epochs // 10)
+        else:
+            early_epochs = check_integer(self.early_exaggeration_epochs,
+                                         "early_exaggeration_epochs", low=0)
         if self.n_neighbors is not None:
             check_integer(self.n_neighbors, "n_neighbors", low=1)
         check_choice(self.metric, "metric", METRICS)
@@ -370,6 +395,8 @@ def load(path):
     model.n_features_in_ = state["n_features_in_"]
     model.loss_history_ = np.asarray(state["loss_history_"], dtype=np.float64)
     model.kl_divergence_ = state["kl_divergence_"]
+    model.n_epochs_ = state["n_epochs_"]
+    model.n_steps_ = state["n_steps_"]
     model.fit_seconds_ = state["fit_seconds_"]
     return model
 

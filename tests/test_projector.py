@@ -1,0 +1,362 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tsne_native import datasets, fit, projector
+
+# A tiny network and a short run: the tests check the files, not the map's quality.
+TINY = ["--perplexity", "10", "--epochs", "2", "--hidden-layers", "16", "--batch-size", "64",
+        "--seed", "0", "--quiet"]
+
+
+# -- thumbnails and sprites -------------------------------------------------------
+
+def test_square_side():
+    assert projector.square_side(784) == 28
+    assert projector.square_side(64) == 8
+    assert projector.square_side(300) is None
+    assert projector.square_side(0) is None
+
+
+def test_thumbnails_scale_to_bytes_and_invert():
+    images = np.array([[0, 8], [16, 4]], dtype=np.uint8)[np.newaxis].repeat(2, axis=0)
+    thumbnails = projector.make_thumbnails(images)
+    assert thumbnails.shape == (2, 2, 2, 1) and thumbnails.dtype == np.uint8
+    np.testing.assert_array_equal(thumbnails[0, ..., 0], [[0, 128], [255, 64]])
+    inverted = projector.make_thumbnails(images, invert=True)
+    np.testing.assert_array_equal(inverted, 255 - thumbnails)
+
+
+def test_thumbnails_from_square_rows_and_colour():
+    rows = np.random.default_rng(0).random((3, 64))
+    assert projector.make_thumbnails(rows).shape == (3, 8, 8, 1)
+    colour = np.random.default_rng(0).random((3, 5, 4, 3))
+    assert projector.make_thumbnails(colour).shape == (3, 5, 4, 3)
+
+
+@pytest.mark.parametrize("shape", [(3, 10), (3, 4, 4, 2), (3,), (3, 0, 4)])
+def test_thumbnails_reject_wrong_shapes(shape):
+    with pytest.raises(ValueError, match=r"expected \(n, height, width\)"):
+        projector.make_thumbnails(np.zeros(shape))
+
+
+def test_thumbnails_name_the_first_bad_image():
+    images = np.zeros((5, 3, 3))
+    images[3, 1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"contain NaN or infinity \(first in image 3\)"):
+        projector.make_thumbnails(images)
+
+
+def test_sprite_tiles_row_major_on_a_square_canvas():
+    # 5 thumbnails of 2 (high) x 3 (wide), each filled with its own index.
+    thumbnails = np.arange(5, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 3, 1), np.uint8)
+    canvas, single_image_dim = projector.sprite_image(thumbnails)
+    assert single_image_dim == (3, 2)  # width first, as the projector reads it
+    assert canvas.shape == (3 * 2, 3 * 3, 1)
+    tiles = canvas[::2, ::3, 0]  # the top-left pixel of each tile
+    np.testing.assert_array_equal(tiles, [[0, 1, 2], [3, 4, 0], [0, 0, 0]])
+
+
+def test_sprite_is_shrunk_to_the_projector_limit(monkeypatch):
+    monkeypatch.setattr(projector, "MAX_SPRITE_SIDE", 40)
+    thumbnails = np.full((10, 16, 16, 1), 200, np.uint8)  # 4 x 4 grid of 16 px = 64 px
+    canvas, single_image_dim = projector.sprite_image(thumbnails)
+    assert single_image_dim == (10, 10)
+    assert canvas.shape == (40, 40, 1)
+    assert canvas[0, 0, 0] == 200
+
+
+def test_thumbnails_come_back_out_of_a_sprite(tmp_path):
+    thumbnails = np.random.default_rng(1).integers(0, 256, (7, 4, 6, 3), dtype=np.uint8)
+    canvas, single_image_dim = projector.sprite_image(thumbnails)
+    Image.fromarray(canvas).save(tmp_path / "s.png")
+    back = projector.thumbnails_from_sprite(tmp_path / "s.png", single_image_dim, 7)
+    np.testing.assert_array_equal(back, thumbnails)
+
+
+def test_concatenate_thumbnails_matches_size_and_channels():
+    grey = np.full((2, 8, 8, 1), 100, np.uint8)
+    rgb = np.full((3, 4, 4, 3), 50, np.uint8)
+    both = projector.concatenate_thumbnails(grey, rgb)
+    assert both.shape == (5, 8, 8, 3)
+    assert (both[:2] == 100).all() and (both[2:] == 50).all()
+
+
+# -- metadata, checkpoint, config, events, plot -------------------------------------
+
+def test_metadata_header_only_with_two_or_more_columns(tmp_path):
+    projector.write_metadata(tmp_path / "one.tsv", {"label": ["a", "b"]}, 2)
+    assert (tmp_path / "one.tsv").read_text() == "a\nb\n"
+    projector.write_metadata(tmp_path / "two.tsv", {"word": ["x", "y"], "label": [1, 2]}, 2)
+    assert (tmp_path / "two.tsv").read_text() == "word\tlabel\nx\t1\ny\t2\n"
+
+
+def test_metadata_values_cannot_break_rows(tmp_path):
+    columns = {"text": ["tab\there", "new\nline", " ", ""], "label": ["1", "2", "", ""]}
+    projector.write_metadata(tmp_path / "m.tsv", columns, 4)
+    lines = (tmp_path / "m.tsv").read_text().split("\n")[:-1]
+    assert len(lines) == 5  # header + one line per point
+    assert lines[1:3] == ["tab here\t1", "new line\t2"]
+    # The projector skips whitespace-only lines, which would shift the rows after them.
+    assert all(line.strip() for line in lines)
+    projector.write_metadata(tmp_path / "s.tsv", {"label": ["a", ""]}, 2)
+    assert (tmp_path / "s.tsv").read_text() == f"a\n{projector.BLANK_ROW_PLACEHOLDER}\n"
+
+
+def test_metadata_count_must_match(tmp_path):
+    with pytest.raises(ValueError, match=r"3 metadata column 'label' for 4 points"):
+        projector.write_metadata(tmp_path / "m.tsv", {"label": ["a", "b", "c"]}, 4)
+
+
+@pytest.fixture(scope="module")
+def written_log(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("log")
+    rng = np.random.default_rng(2)
+    embedding = rng.normal(size=(30, 2)).astype(np.float32)
+    thumbnails = rng.integers(0, 256, (30, 6, 6, 1), dtype=np.uint8)
+    files = projector.write_log(
+        directory, embedding, metadata={"label": [str(i % 3) for i in range(30)]},
+        thumbnails=thumbnails, loss_history=[3.0, 2.5, 2.0], color_by=[str(i % 3) for i in
+                                                                      range(30)])
+    projector.write_summary(directory, {"files": files})
+    return directory, embedding, thumbnails, files
+
+
+def test_checkpoint_key_is_the_config_tensor_name(written_log):
+    import tensorflow as tf
+
+    directory, embedding, _, files = written_log
+    checkpoint = tf.train.latest_checkpoint(str(directory))
+    assert checkpoint is not None
+    shapes = dict(tf.train.list_variables(checkpoint))
+    assert files["tensor_name"] == "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+    assert shapes[files["tensor_name"]] == [30, 2]
+    np.testing.assert_array_equal(tf.train.load_checkpoint(checkpoint).get_tensor(
+        files["tensor_name"]), embedding)
+    # No other 2-D tensor that the projector would list as a second embedding.
+    assert [name for name, shape in shapes.items() if len(shape) == 2] == [files["tensor_name"]]
+
+
+def test_config_paths_are_relative_and_resolve(written_log):
+    from google.protobuf import text_format
+    from tensorboard.plugins import projector as tb_projector
+
+    directory, _, _, files = written_log
+    config = text_format.Parse((directory / projector.CONFIG_FILE).read_text(),
+                               tb_projector.ProjectorConfig())
+    (embedding,) = config.embeddings
+    assert embedding.tensor_name == files["tensor_name"]
+    assert not config.model_checkpoint_path  # found through the relative `checkpoint` file
+    for path in (embedding.metadata_path, embedding.sprite.image_path):
+        assert not os.path.isabs(path) and (directory / path).is_file()
+    assert list(embedding.sprite.single_image_dim) == [6, 6]
+    assert "model_checkpoint_path: \"embedding.ckpt-1\"" in (directory / "checkpoint").read_text()
+
+
+def test_loss_scalars_are_tensorboard_events(written_log):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util import tensor_util
+
+    directory = written_log[0]
+    events = EventAccumulator(str(directory), size_guidance={"tensors": 0})
+    events.Reload()
+    scalars = events.Tensors("kl_divergence")
+    assert [event.step for event in scalars] == [1, 2, 3]
+    values = [float(tensor_util.make_ndarray(event.tensor_proto)) for event in scalars]
+    np.testing.assert_allclose(values, [3.0, 2.5, 2.0])
+
+
+def test_read_log_gives_back_what_was_written(written_log):
+    directory, embedding, thumbnails, _ = written_log
+    log = projector.read_log(directory)
+    np.testing.assert_array_equal(log["embedding"], embedding)
+    assert log["metadata"] == {"label": [str(i % 3) for i in range(30)]}
+    np.testing.assert_array_equal(log["thumbnails"], thumbnails)
+
+
+@pytest.mark.parametrize("n_components, n_labels", [(2, 3), (3, 3), (2, 40)])
+def test_plot_is_a_png(tmp_path, n_components, n_labels):
+    rng = np.random.default_rng(0)
+    embedding = rng.normal(size=(300, n_components))
+    labels = [str(i % n_labels) for i in range(300)]
+    highlight = np.arange(300) >= 280
+    projector.write_plot(tmp_path / "p.png", embedding, color_by=labels, highlight=highlight,
+                         title="test")
+    with Image.open(tmp_path / "p.png") as image:
+        assert image.format == "PNG" and min(image.size) >= 500
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    # Coloured points were drawn, not just axes: several distinct saturated colours.
+    saturated = pixels[np.ptp(pixels.astype(int), axis=1) > 80]
+    assert len(np.unique(saturated // 32, axis=0)) >= 3
+
+
+def test_plot_without_labels(tmp_path):
+    projector.write_plot(tmp_path / "p.png", np.random.default_rng(0).normal(size=(50, 2)))
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+# -- staging and replacing --------------------------------------------------------
+
+def _entries(directory):
+    return sorted(path.name for path in directory.iterdir())
+
+
+def test_staged_directory_appears_only_on_success(tmp_path):
+    target = tmp_path / "logs" / "run"
+    with pytest.raises(RuntimeError):
+        with projector.staged_directory(target) as staging:
+            (staging / "half.txt").write_text("x")
+            raise RuntimeError("boom")
+    assert not target.exists()
+    assert _entries(tmp_path / "logs") == []
+    with projector.staged_directory(target) as staging:
+        (staging / projector.SUMMARY_FILE).write_text("{}")
+        assert not target.exists()
+    assert _entries(target) == [projector.SUMMARY_FILE]
+    assert _entries(tmp_path / "logs") == ["run"]
+
+
+def test_existing_logs_are_replaced_only_with_overwrite(tmp_path):
+    target = tmp_path / "run"
+    target.mkdir()
+    (target / projector.SUMMARY_FILE).write_text("old")
+    with pytest.raises(FileExistsError, match="exists and is not empty"):
+        with projector.staged_directory(target):
+            pass
+    assert (target / projector.SUMMARY_FILE).read_text() == "old"
+    with projector.staged_directory(target, overwrite=True) as staging:
+        (staging / projector.SUMMARY_FILE).write_text("new")
+    assert (target / projector.SUMMARY_FILE).read_text() == "new"
+    assert _entries(tmp_path) == ["run"]
+
+
+def test_other_directories_are_never_replaced(tmp_path):
+    (tmp_path / "notes.txt").write_text("precious")
+    with pytest.raises(ValueError, match="not a tsne-native log directory"):
+        projector.check_target(tmp_path, overwrite=True)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is not a directory"):
+        projector.check_target(tmp_path / "file", overwrite=True)
+    projector.check_target(tmp_path / "new")  # absent: fine
+
+
+def test_empty_directory_is_used(tmp_path):
+    (tmp_path / "run").mkdir()
+    with projector.staged_directory(tmp_path / "run") as staging:
+        (staging / "a").write_text("1")
+    assert _entries(tmp_path / "run") == ["a"]
+
+
+# -- what TensorBoard shows -------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def command_logs(tmp_path_factory):
+    """A trained log and a new-points log (with the training points) under one parent."""
+    X, y = datasets.load_digits()
+    root = tmp_path_factory.mktemp("tb")
+    np.savez(root / "train.npz", X=X[:150], y=y[:150])
+    np.save(root / "new.npy", X[150:190])
+    np.save(root / "new_labels.npy", y[150:190])
+    parent = root / "logs"
+    assert fit.main([str(root / "train.npz"), "--out", str(parent / "fit"), *TINY]) == 0
+    assert fit.main([str(root / "new.npy"), "--model", str(parent / "fit"), "--with-training",
+                     "--labels", str(root / "new_labels.npy"), "--out", str(parent / "new"),
+                     "--quiet"]) == 0
+    return parent
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def _tensorboard(logdir, log_file):
+    port = _free_port()
+    with open(log_file, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
+             "--host", "127.0.0.1", "--port", str(port), "--load_fast=false"],
+            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield f"http://127.0.0.1:{port}/data/plugin/projector"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _get(url, **query):
+    with urllib.request.urlopen(f"{url}?{urllib.parse.urlencode(query)}", timeout=30) as reply:
+        return reply.read()
+
+
+def _wait_for_runs(base, expected, server_log, timeout=120):
+    deadline = time.monotonic() + timeout
+    runs = None
+    while time.monotonic() < deadline:
+        try:
+            runs = json.loads(_get(f"{base}/runs"))
+            if set(expected) <= set(runs):
+                return runs
+        except (urllib.error.URLError, ConnectionError):
+            pass  # not listening yet
+        time.sleep(0.5)
+    pytest.fail(f"TensorBoard listed {runs} instead of {expected}:\n{server_log.read_text()}")
+
+
+def _check_run_as_the_browser_would(base, run, log_dir):
+    info = json.loads(_get(f"{base}/info", run=run))
+    (embedding_info,) = info["embeddings"]
+    name = embedding_info["tensorName"]
+    expected = np.load(log_dir / projector.EMBEDDING_FILE)
+    assert [int(v) for v in embedding_info["tensorShape"]] == list(expected.shape)
+
+    tensor = np.frombuffer(_get(f"{base}/tensor", run=run, name=name), dtype="<f4")
+    np.testing.assert_array_equal(tensor.reshape(expected.shape), expected)
+
+    # The server does not count metadata rows; the browser refuses a mismatch.
+    lines = _get(f"{base}/metadata", run=run, name=name).decode().splitlines()
+    lines = [line for line in lines if line.strip()]
+    header = 1 if "\t" in lines[0] else 0
+    assert len(lines) - header == len(expected)
+
+    sprite = _get(f"{base}/sprite_image", run=run, name=name)
+    assert sprite.startswith(b"\x89PNG")
+    width, height = (int(v) for v in embedding_info["sprite"]["singleImageDim"])
+    with Image.open(log_dir / projector.SPRITE_FILE) as image:
+        grid = (image.size[0] // width) * (image.size[1] // height)
+        assert image.size[0] == image.size[1] <= projector.MAX_SPRITE_SIDE
+    assert grid >= len(expected)
+    return lines, header
+
+
+def test_tensorboard_shows_the_log(command_logs, tmp_path):
+    """The printed command, `tensorboard --logdir LOGDIR`, on one log: run '.'."""
+    with _tensorboard(command_logs / "fit", tmp_path / "tb.log") as base:
+        _wait_for_runs(base, ["."], tmp_path / "tb.log")
+        lines, header = _check_run_as_the_browser_would(base, ".", command_logs / "fit")
+    assert header == 0 and lines[:3] == ["0", "1", "2"]  # the digits' labels
+
+
+def test_tensorboard_lists_several_logs_under_one_parent(command_logs, tmp_path):
+    with _tensorboard(command_logs, tmp_path / "tb.log") as base:
+        _wait_for_runs(base, ["fit", "new"], tmp_path / "tb.log")
+        lines, header = _check_run_as_the_browser_would(base, "new", command_logs / "new")
+    assert lines[0].split("\t") == ["label", "set"]
+    assert [line.split("\t")[1] for line in lines[header:]] == ["training"] * 150 + ["new"] * 40
