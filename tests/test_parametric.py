@@ -203,6 +203,7 @@ def test_bad_parameters_raise(params, error, message):
     (np.zeros(10), "must be 2-D"),
     (np.array([[0.0, 1.0], [np.nan, 2.0], [3.0, 4.0]]), "NaN or infinity \\(first in row 1\\)"),
     (np.array([["a", "b"], ["c", "d"]]), "real numbers"),
+    (make_blobs(8, seed=0)[0].astype(np.float64) * 1e100, "beyond float32's range"),
 ])
 def test_bad_data_raises(bad, message):
     with pytest.raises(ValueError, match=message):

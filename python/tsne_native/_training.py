@@ -28,7 +28,7 @@ import tensorflow as tf  # noqa: E402
 
 MODEL_FILE = "model.keras"
 # Tails drawn per head: more edges per embedded point (3 of every 4 points in a
-# batch are tails) while heads stay many enough for an unbiased repulsion set.
+# batch are tails); a head and its tails are not paired in the repulsion.
 TAILS_PER_HEAD = 3
 
 
@@ -104,7 +104,8 @@ class EdgeSampler(keras.Model):
         self.seed = int(seed)
         n = data.shape[0]
         # Constant terms of KL(P || Q): sum p log p and the number of ordered pairs.
-        self.kl_offset = float(np.sum(P.data * np.log(P.data)) + np.log(n) + np.log(n - 1))
+        positive = P.data[P.data > 0]  # far neighbours' weights may underflow to 0
+        self.kl_offset = float(np.sum(positive * np.log(positive)) + np.log(n) + np.log(n - 1))
         cumulative = np.cumsum(P.data, dtype=np.float64)
         row_end = P.indptr[1:] - 1
         # Variables, not constants: a compiled step must not bake the data in.

@@ -194,7 +194,7 @@ class ParametricTSNE:
         from . import _training  # TensorFlow only from here on
 
         strategy = self.strategy if self.strategy is not None else _training.default_strategy()
-        features = np.asarray(data, dtype=np.float32)
+        features = _network_input(data)
         del data
         center = features.mean(axis=0, dtype=np.float64)
         scale = _root_mean_square_distance_to(features, center)
@@ -258,7 +258,7 @@ class ParametricTSNE:
                              f"fitted on {self.n_features_in_}")
         from . import _training
 
-        return _training.embed(self.encoder_, np.asarray(data, dtype=np.float32))
+        return _training.embed(self.encoder_, _network_input(data))
 
     # -- persistence --------------------------------------------------------
 
@@ -399,6 +399,16 @@ def load(path):
     model.n_steps_ = state["n_steps_"]
     model.fit_seconds_ = state["fit_seconds_"]
     return model
+
+
+def _network_input(data):
+    """``data`` as the network's float32; raises ValueError where values exceed float32."""
+    with np.errstate(over="ignore"):
+        features = np.asarray(data, dtype=np.float32)
+    if features.dtype != data.dtype and not np.isfinite(features).all():
+        raise ValueError("X holds values beyond float32's range (about 3.4e38), which the "
+                         "network takes as input; rescale X")
+    return features
 
 
 def _seed_from(random_state):
