@@ -1,6 +1,6 @@
 """Peak resident memory of one affinity computation, in a fresh process.
 
-    python bench/peak_rss.py {tsne_native,sklearn,opentsne}
+    python bench/peak_rss.py {tsne_native,tsne_native_exact,sklearn,opentsne}
 
 Prints one JSON line: the call's wall time, the process's peak RSS (MB), and
 the RSS before the call (imports and the uint8 data loaded).  The peak is the
@@ -20,8 +20,14 @@ PERPLEXITY = 30
 
 
 def run_tsne_native(X):
+    """The default method ("auto": approximate neighbours on MNIST-sized data)."""
     import tsne_native
-    return lambda: tsne_native.affinities(X, PERPLEXITY, n_jobs=THREADS)
+    return lambda: tsne_native.affinities(X, PERPLEXITY, n_jobs=THREADS, random_state=0)
+
+
+def run_tsne_native_exact(X):
+    import tsne_native
+    return lambda: tsne_native.affinities(X, PERPLEXITY, method="exact", n_jobs=THREADS)
 
 
 def run_sklearn(X):
@@ -56,7 +62,8 @@ def memory_status_mb(field):
 if __name__ == "__main__":
     import numpy as np
 
-    systems = {"tsne_native": run_tsne_native, "sklearn": run_sklearn, "opentsne": run_opentsne}
+    systems = {"tsne_native": run_tsne_native, "tsne_native_exact": run_tsne_native_exact,
+               "sklearn": run_sklearn, "opentsne": run_opentsne}
     X, description = load_benchmark_data()
     call = systems[sys.argv[1]](X)
     before = memory_status_mb("VmRSS")

@@ -14,7 +14,7 @@ SCRIPT = Path(__file__).with_name("peak_rss.py")
 
 
 @pytest.mark.benchmark(group="peak RSS of affinities (fresh process)")
-@pytest.mark.parametrize("system", ["tsne_native", "sklearn", "opentsne"])
+@pytest.mark.parametrize("system", ["tsne_native", "tsne_native_exact", "sklearn", "opentsne"])
 def test_peak_rss(benchmark, system):
     def run():
         out = subprocess.run([sys.executable, str(SCRIPT), system], check=True,

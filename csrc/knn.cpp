@@ -14,7 +14,7 @@ namespace tsne {
 namespace {
 
 // Rows per query block and columns per reference block: a block's product
-// (kQueryBlock x kReferenceBlock) stays in L2/L3 while its row heaps are updated.
+// (kQueryBlock x kReferenceBlock) stays in L2/L3 while its rows' candidates are updated.
 constexpr std::int64_t kQueryBlock = 384;
 constexpr std::int64_t kReferenceBlock = 2048;
 
@@ -24,37 +24,48 @@ std::int64_t candidate_count(std::int64_t n, std::int64_t k) {
     return std::min(n - 1, k + std::max<std::int64_t>(16, k / 4));
 }
 
-// A fixed-capacity max-heap of (key, index): the worst kept candidate on top.
+// The `capacity` best (smallest key, then smallest index) candidates of one
+// query row.  Keys below the threshold are appended; when the buffer (twice the
+// capacity) is full, the best `capacity` are kept and the threshold drops to the
+// worst of them.  Amortized O(1) per offer: a heap's sift touched O(log c)
+// scattered entries per offer, which dominated the search when d is small.
 template <class T>
-class TopK {
+class Candidates {
 public:
-    TopK(T* keys, std::int64_t* ids, std::int64_t capacity)
-        : keys_(keys), ids_(ids), capacity_(capacity) {
-        std::fill(keys_, keys_ + capacity_, std::numeric_limits<T>::infinity());
-        std::fill(ids_, ids_ + capacity_, std::int64_t{-1});
+    struct Entry {
+        T key;
+        std::int64_t id;
+        bool operator<(const Entry& other) const {
+            return key < other.key || (key == other.key && id < other.id);
+        }
+    };
+
+    Candidates(Entry* storage, std::int64_t capacity) : entries_(storage), capacity_(capacity) {}
+
+    T threshold() const { return threshold_; }
+
+    void offer(T key, std::int64_t id) {
+        entries_[count_++] = {key, id};
+        if (count_ == 2 * capacity_) shrink();
     }
 
-    T worst() const { return keys_[0]; }
-
-    void replace_worst(T key, std::int64_t id) {
-        std::int64_t hole = 0;
-        for (;;) {
-            std::int64_t child = 2 * hole + 1;
-            if (child >= capacity_) break;
-            if (child + 1 < capacity_ && keys_[child + 1] > keys_[child]) ++child;
-            if (keys_[child] <= key) break;
-            keys_[hole] = keys_[child];
-            ids_[hole] = ids_[child];
-            hole = child;
-        }
-        keys_[hole] = key;
-        ids_[hole] = id;
+    // The best candidates kept (at most `capacity`, in no particular order).
+    std::pair<const Entry*, std::int64_t> best() {
+        if (count_ > capacity_) shrink();
+        return {entries_, count_};
     }
 
 private:
-    T* keys_;
-    std::int64_t* ids_;
+    void shrink() {
+        std::nth_element(entries_, entries_ + capacity_ - 1, entries_ + count_);
+        count_ = capacity_;
+        threshold_ = entries_[capacity_ - 1].key;
+    }
+
+    Entry* entries_;
     std::int64_t capacity_;
+    std::int64_t count_ = 0;
+    T threshold_ = std::numeric_limits<T>::infinity();
 };
 
 // The ranking key of reference row j for a fixed query row is
@@ -120,12 +131,54 @@ double exact_distance(const T* a, const T* b, std::int64_t d, Metric metric, dou
     return std::max(0.0, 1.0 - dot_product(a, b, d) / (norm_a * norm_b));
 }
 
+// Writes the k nearest of `ranked` (distance, row) pairs, nearest first and
+// ties by smaller row; reorders `ranked`.
+void write_nearest(std::vector<std::pair<double, std::int64_t>>& ranked, std::int64_t k,
+                   std::int64_t* indices, double* distances) {
+    std::partial_sort(ranked.begin(), ranked.begin() + k, ranked.end());
+    for (std::int64_t c = 0; c < k; ++c) {
+        distances[c] = ranked[c].first;
+        indices[c] = ranked[c].second;
+    }
+}
+
+// Offers reference rows first_ref .. first_ref + refs - 1 to query row `self`'s
+// candidates, given their dot products with the query.  Keys are computed a
+// chunk at a time in vector registers, and a chunk is looked at one by one only
+// when it holds a key below the threshold: after the first blocks few do.
+template <class T>
+TSNE_VECTOR_CLONES void offer_block_row(const T* dots, const T* offset, const T* scale,
+                                        std::int64_t refs, std::int64_t first_ref,
+                                        std::int64_t self, Candidates<T>& best) {
+    constexpr std::int64_t kChunk = 16;
+    T keys[kChunk];
+    auto offer = [&](std::int64_t start, std::int64_t count) {
+        for (std::int64_t c = 0; c < count; ++c) {
+            const std::int64_t id = first_ref + start + c;
+            if (keys[c] < best.threshold() && id != self) best.offer(keys[c], id);
+        }
+    };
+    std::int64_t start = 0;
+    for (; start + kChunk <= refs; start += kChunk) {
+        for (std::int64_t c = 0; c < kChunk; ++c) {
+            keys[c] = offset[start + c] + scale[start + c] * dots[start + c];
+        }
+        const T threshold = best.threshold();
+        int below = 0;
+        for (std::int64_t c = 0; c < kChunk; ++c) below |= keys[c] < threshold ? 1 : 0;
+        if (below) offer(start, kChunk);
+    }
+    for (std::int64_t c = 0; start + c < refs; ++c) {
+        keys[c] = offset[start + c] + scale[start + c] * dots[start + c];
+    }
+    offer(start, refs - start);
+}
+
 // Per-thread scratch space for one query block.
 template <class T>
 struct BlockScratch {
-    std::vector<T> products;       // kQueryBlock x kReferenceBlock
-    std::vector<T> keys;           // kQueryBlock x candidates
-    std::vector<std::int64_t> ids; // kQueryBlock x candidates
+    std::vector<T> products;                             // kQueryBlock x kReferenceBlock
+    std::vector<typename Candidates<T>::Entry> entries;  // kQueryBlock x 2 candidates
     std::vector<std::pair<double, std::int64_t>> ranked;
 };
 
@@ -135,11 +188,10 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
                         std::int64_t first_row, BlockScratch<T>& scratch, ParallelGuard& guard,
                         std::int64_t* indices, double* distances) {
     const std::int64_t rows = std::min(kQueryBlock, n - first_row);
-    std::vector<TopK<T>> heaps;
-    heaps.reserve(rows);
+    std::vector<Candidates<T>> best;
+    best.reserve(rows);
     for (std::int64_t r = 0; r < rows; ++r) {
-        heaps.emplace_back(scratch.keys.data() + r * candidates,
-                           scratch.ids.data() + r * candidates, candidates);
+        best.emplace_back(scratch.entries.data() + 2 * r * candidates, candidates);
     }
 
     for (std::int64_t first_ref = 0; first_ref < n; first_ref += kReferenceBlock) {
@@ -147,30 +199,19 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
         const std::int64_t refs = std::min(kReferenceBlock, n - first_ref);
         gemm_abt(x + first_row * d, x + first_ref * d, scratch.products.data(), rows, refs, d,
                  kReferenceBlock);
-        const T* offset = terms.offset.data() + first_ref;
-        const T* scale = terms.scale.data() + first_ref;
         for (std::int64_t r = 0; r < rows; ++r) {
-            const T* dots = scratch.products.data() + r * kReferenceBlock;
-            const std::int64_t self = first_row + r - first_ref;
-            TopK<T>& heap = heaps[r];
-            T worst = heap.worst();
-            for (std::int64_t j = 0; j < refs; ++j) {
-                const T key = offset[j] + scale[j] * dots[j];
-                if (key < worst && j != self) {
-                    heap.replace_worst(key, first_ref + j);
-                    worst = heap.worst();
-                }
-            }
+            offer_block_row(scratch.products.data() + r * kReferenceBlock,
+                            terms.offset.data() + first_ref, terms.scale.data() + first_ref,
+                            refs, first_ref, first_row + r, best[r]);
         }
     }
 
     for (std::int64_t r = 0; r < rows; ++r) {
         const std::int64_t i = first_row + r;
-        const std::int64_t* ids = scratch.ids.data() + r * candidates;
+        const auto [entries, count] = best[r].best();
         scratch.ranked.clear();
-        for (std::int64_t c = 0; c < candidates; ++c) {
-            const std::int64_t j = ids[c];
-            if (j < 0) continue;  // a key was not finite: reported below
+        for (std::int64_t c = 0; c < count; ++c) {  // fewer than k: keys were not finite
+            const std::int64_t j = entries[c].id;
             scratch.ranked.emplace_back(
                 exact_distance(x + i * d, x + j * d, d, metric, terms.norms[i], terms.norms[j]),
                 j);
@@ -179,26 +220,114 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
             throw std::invalid_argument("distances of row " + std::to_string(i) +
                                         " are not finite (values too large?)");
         }
-        std::partial_sort(scratch.ranked.begin(), scratch.ranked.begin() + k,
-                          scratch.ranked.end());
-        for (std::int64_t c = 0; c < k; ++c) {
-            distances[i * k + c] = scratch.ranked[c].first;
-            indices[i * k + c] = scratch.ranked[c].second;
-        }
+        write_nearest(scratch.ranked, k, indices + i * k, distances + i * k);
     }
 }
 
-}  // namespace
-
-template <class T>
-void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metric metric,
-               std::int64_t* indices, double* distances, const RunOptions& options) {
+void check_sizes(std::int64_t n, std::int64_t d, std::int64_t k) {
     if (n < 2) throw std::invalid_argument("need at least 2 rows, got " + std::to_string(n));
     if (d < 1) throw std::invalid_argument("need at least 1 column, got " + std::to_string(d));
     if (k < 1 || k >= n) {
         throw std::invalid_argument("k must be in [1, n - 1] = [1, " + std::to_string(n - 1) +
                                     "], got " + std::to_string(k));
     }
+}
+
+// Rows re-ranked between two interrupt checks.
+constexpr std::int64_t kRerankBlock = 256;
+
+void check_candidates(const std::int64_t* candidates, std::int64_t n, std::int64_t c) {
+    for (std::int64_t i = 0; i < n * c; ++i) {
+        if (candidates[i] < 0 || candidates[i] >= n) {
+            throw std::invalid_argument("candidate " + std::to_string(candidates[i]) +
+                                        " of row " + std::to_string(i / c) +
+                                        " is not a row number");
+        }
+    }
+}
+
+// The rows in breadth-first order of the candidate graph.  Re-ranking reads c
+// scattered rows of x per row; in this order consecutive rows share most of
+// their candidates, which then come from cache instead of memory.
+std::vector<std::int64_t> breadth_first_order(const std::int64_t* candidates, std::int64_t n,
+                                              std::int64_t c) {
+    std::vector<std::int64_t> order;
+    order.reserve(n);
+    std::vector<char> seen(n, 0);
+    for (std::int64_t root = 0; root < n; ++root) {
+        if (seen[root]) continue;
+        seen[root] = 1;
+        order.push_back(root);
+        for (std::size_t next = order.size() - 1; next < order.size(); ++next) {
+            const std::int64_t* row = candidates + order[next] * c;
+            for (std::int64_t col = 0; col < c; ++col) {
+                if (!seen[row[col]]) {
+                    seen[row[col]] = 1;
+                    order.push_back(row[col]);
+                }
+            }
+        }
+    }
+    return order;
+}
+
+template <class T>
+void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std::int64_t c,
+                std::int64_t k, Metric metric, const std::vector<double>& norms, std::int64_t i,
+                std::vector<std::pair<double, std::int64_t>>& ranked, std::int64_t* indices,
+                double* distances) {
+    ranked.clear();
+    for (std::int64_t col = 0; col < c; ++col) {
+        const std::int64_t j = candidates[i * c + col];
+        if (j == i) continue;
+        ranked.emplace_back(exact_distance(x + i * d, x + j * d, d, metric, norms[i], norms[j]),
+                            j);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    ranked.erase(std::unique(ranked.begin(), ranked.end()), ranked.end());
+    if (static_cast<std::int64_t>(ranked.size()) < k) {
+        throw std::invalid_argument("row " + std::to_string(i) + " has fewer than k = " +
+                                    std::to_string(k) + " distinct candidates");
+    }
+    write_nearest(ranked, k, indices + i * k, distances + i * k);
+}
+
+}  // namespace
+
+template <class T>
+void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* candidates,
+                std::int64_t c, std::int64_t k, Metric metric, std::int64_t* indices,
+                double* distances, const RunOptions& options) {
+    check_sizes(n, d, k);
+    check_candidates(candidates, n, c);
+    const int n_threads = std::max(1, options.n_threads);
+    const std::vector<double> norms = ranking_terms(x, n, d, metric, n_threads).norms;
+    const std::vector<std::int64_t> order = breadth_first_order(candidates, n, c);
+    const std::int64_t blocks = (n + kRerankBlock - 1) / kRerankBlock;
+    ParallelGuard guard(options);
+
+#pragma omp parallel num_threads(n_threads)
+    {
+        std::vector<std::pair<double, std::int64_t>> ranked;
+        guard.run([&] { ranked.reserve(c); });
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t b = 0; b < blocks; ++b) {
+            guard.run([&] {
+                const std::int64_t end = std::min(n, (b + 1) * kRerankBlock);
+                for (std::int64_t position = b * kRerankBlock; position < end; ++position) {
+                    rerank_row(x, d, candidates, c, k, metric, norms, order[position], ranked,
+                               indices, distances);
+                }
+            });
+        }
+    }
+    guard.rethrow();
+}
+
+template <class T>
+void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metric metric,
+               std::int64_t* indices, double* distances, const RunOptions& options) {
+    check_sizes(n, d, k);
     if (d > std::numeric_limits<int>::max() || n > std::numeric_limits<int>::max()) {
         throw std::invalid_argument("data too large for 32-bit BLAS dimensions");
     }
@@ -215,8 +344,7 @@ void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metri
         BlockScratch<T> scratch;
         guard.run([&] {
             scratch.products.resize(kQueryBlock * kReferenceBlock);
-            scratch.keys.resize(kQueryBlock * candidates);
-            scratch.ids.resize(kQueryBlock * candidates);
+            scratch.entries.resize(2 * kQueryBlock * candidates);
             scratch.ranked.reserve(candidates);
         });
 #pragma omp for schedule(dynamic, 1)
@@ -234,5 +362,11 @@ template void exact_knn<float>(const float*, std::int64_t, std::int64_t, std::in
                                std::int64_t*, double*, const RunOptions&);
 template void exact_knn<double>(const double*, std::int64_t, std::int64_t, std::int64_t, Metric,
                                 std::int64_t*, double*, const RunOptions&);
+template void rerank_knn<float>(const float*, std::int64_t, std::int64_t, const std::int64_t*,
+                                std::int64_t, std::int64_t, Metric, std::int64_t*, double*,
+                                const RunOptions&);
+template void rerank_knn<double>(const double*, std::int64_t, std::int64_t, const std::int64_t*,
+                                 std::int64_t, std::int64_t, Metric, std::int64_t*, double*,
+                                 const RunOptions&);
 
 }  // namespace tsne

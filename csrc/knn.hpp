@@ -26,4 +26,18 @@ template <class T>
 void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metric metric,
                std::int64_t* indices, double* distances, const RunOptions& options);
 
+// Re-ranks candidate neighbours by their exact distance in x: for each of the n
+// rows, `candidates` (n x c, row-major) lists c row numbers (the row itself and
+// repeats are skipped); writes the k nearest of them (n x k) ordered as
+// exact_knn does, with the same distances.  The approximate search finds
+// candidates in a projection and settles them here in the full dimension.
+//
+// Throws std::invalid_argument for bad sizes, a candidate outside [0, n), fewer
+// than k distinct candidates in a row or (cosine) an all-zero row;
+// tsne::Interrupted when options.interrupt_check asks to stop.
+template <class T>
+void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* candidates,
+                std::int64_t c, std::int64_t k, Metric metric, std::int64_t* indices,
+                double* distances, const RunOptions& options);
+
 }  // namespace tsne

@@ -47,6 +47,24 @@ py::tuple exact_knn(const InArray<T>& x, std::int64_t k, tsne::Metric metric, in
     return py::make_tuple(indices, distances);
 }
 
+template <class T>
+py::tuple rerank_knn(const InArray<T>& x, const InArray<std::int64_t>& candidates, std::int64_t k,
+                     tsne::Metric metric, int n_threads) {
+    if (x.ndim() != 2 || candidates.ndim() != 2 || candidates.shape(0) != x.shape(0)) {
+        throw std::invalid_argument("X and candidates must be 2-D with the same number of rows");
+    }
+    const std::int64_t n = x.shape(0), d = x.shape(1);
+    py::array_t<std::int64_t> indices({n, k});
+    py::array_t<double> distances({n, k});
+    {
+        py::gil_scoped_release nogil;
+        tsne::rerank_knn<T>(x.data(), n, d, candidates.data(), candidates.shape(1), k, metric,
+                            indices.mutable_data(), distances.mutable_data(),
+                            run_options(n_threads));
+    }
+    return py::make_tuple(indices, distances);
+}
+
 py::tuple calibrate(const InArray<double>& distances, double perplexity, double tolerance,
                     int max_iterations, int n_threads) {
     if (distances.ndim() != 2) throw std::invalid_argument("distances must be 2-D");
@@ -101,6 +119,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"));
     m.def("exact_knn", &exact_knn<double>, py::arg("x"), py::arg("k"), py::arg("metric"),
           py::arg("n_threads"));
+    m.def("rerank_knn", &rerank_knn<float>, py::arg("x"), py::arg("candidates"), py::arg("k"),
+          py::arg("metric"), py::arg("n_threads"));
+    m.def("rerank_knn", &rerank_knn<double>, py::arg("x"), py::arg("candidates"), py::arg("k"),
+          py::arg("metric"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),
           py::arg("tolerance"), py::arg("max_iterations"), py::arg("n_threads"));
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),

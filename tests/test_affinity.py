@@ -138,6 +138,17 @@ def test_verbose_reports_each_stage(blobs, capsys):
         assert stage in err
 
 
+def test_approximate_neighbours_give_nearly_the_exact_p():
+    rng = np.random.default_rng(2)
+    centres = rng.normal(scale=4.0, size=(8, 300))
+    X = centres[rng.integers(0, 8, 1500)] + rng.normal(size=(1500, 300))
+    exact = affinities(X, perplexity=20, method="exact")
+    approx = affinities(X, perplexity=20, method="approx", random_state=0)
+    assert np.isclose(approx.sum(), 1.0)
+    assert abs(approx - approx.T).max() < 1e-15
+    assert abs(approx - exact).sum() < 0.02
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"perplexity": 0}, ValueError, "perplexity must be a finite number > 0; got 0"),
     ({"perplexity": -3}, ValueError, "perplexity must be a finite number > 0; got -3"),
@@ -146,7 +157,7 @@ def test_verbose_reports_each_stage(blobs, capsys):
     ({"perplexity": "30"}, TypeError, "perplexity must be a number"),
     ({"n_neighbors": 30}, ValueError, r"n_neighbors must be in \[1, 29\]; got 30"),
     ({"perplexity": 10, "n_neighbors": 5}, ValueError, "perplexity=10 exceeds n_neighbors=5"),
-    ({"method": "fast"}, ValueError, "method must be one of 'auto', 'exact'; got 'fast'"),
+    ({"method": "fast"}, ValueError, "method must be one of 'auto', 'exact', 'approx'; got 'fast'"),
     ({"metric": "l1"}, ValueError, "metric must be one of 'euclidean', 'cosine'; got 'l1'"),
     ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),
 ])

@@ -111,6 +111,85 @@ def test_large_common_offset_does_not_spoil_the_ranking(dtype):
     np.testing.assert_array_equal(X, original)  # the caller's array is left alone
 
 
+def _gaussian_mixture(rng, n=2000, d=200):
+    """Clusters whose spread fills a 120-dimensional subspace: high intrinsic dimension."""
+    centres = rng.normal(scale=3.0, size=(10, d))
+    spread = rng.normal(size=(120, d)) / np.sqrt(120)
+    return centres[rng.integers(0, 10, n)] + rng.normal(size=(n, 120)) @ spread
+
+
+def _curved_manifold(rng, n=2000, d=200):
+    """A 2-D sheet bent through 200 dimensions by random Fourier features, plus noise."""
+    sheet = rng.uniform(-1, 1, size=(n, 2))
+    frequencies = rng.normal(scale=2.0, size=(2, d))
+    return np.sin(sheet @ frequencies + rng.uniform(0, np.pi, d)) + 0.01 * rng.normal(size=(n, d))
+
+
+def _many_duplicates(rng):
+    """250 distinct points, each 8 times."""
+    return np.repeat(_gaussian_mixture(rng, n=250), 8, axis=0)
+
+
+def _tie_aware_recall(X, indices, k, metric):
+    """Share of found neighbours no farther than each row's exact k-th neighbour."""
+    _, exact = brute_force_neighbors(X, k, metric)
+    found = _distances_to(X, indices, metric)
+    return np.mean(found <= exact[:, -1:] * (1 + 1e-9) + 1e-12)
+
+
+def _distances_to(X, indices, metric):
+    X = np.asarray(X, dtype=np.float64)
+    if metric == "cosine":
+        unit = X / np.linalg.norm(X, axis=1, keepdims=True)
+        return 1.0 - np.einsum("id,ikd->ik", unit, unit[indices])
+    return np.linalg.norm(X[:, None, :] - X[indices], axis=2)
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("make", [_gaussian_mixture, _curved_manifold, _many_duplicates])
+def test_approx_recall_against_exact(make, metric):
+    X = make(np.random.default_rng(3)).astype(np.float32)
+    indices, distances = nearest_neighbors(X, 90, method="approx", metric=metric,
+                                           random_state=0)
+    assert _tie_aware_recall(X, indices, 90, metric) >= 0.99
+    # The distances reported are the exact ones, nearest first, self excluded.
+    np.testing.assert_allclose(distances, _distances_to(X, indices, metric), rtol=1e-5,
+                               atol=1e-6)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert not (indices == np.arange(len(X))[:, None]).any()
+
+
+def test_approx_is_deterministic_for_any_thread_count():
+    X = _gaussian_mixture(np.random.default_rng(4))
+    one = nearest_neighbors(X, 30, method="approx", n_jobs=1, random_state=5)
+    two = nearest_neighbors(X, 30, method="approx", n_jobs=2, random_state=5)
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1].tobytes() == two[1].tobytes()
+
+
+def test_approx_with_few_features_is_the_exact_search(blobs):
+    exact = nearest_neighbors(blobs, 10)
+    approx = nearest_neighbors(blobs, 10, method="approx", random_state=0)
+    auto = nearest_neighbors(blobs, 10, method="auto")
+    for other in (approx, auto):
+        np.testing.assert_array_equal(other[0], exact[0])
+        np.testing.assert_array_equal(other[1], exact[1])
+
+
+def test_approx_keeps_fine_differences_far_from_the_origin():
+    rng = np.random.default_rng(6)
+    X = 1e4 + _curved_manifold(rng, n=1500)
+    indices, _ = nearest_neighbors(X, 20, method="approx", random_state=0)
+    assert _tie_aware_recall(X, indices, 20, "euclidean") >= 0.99
+
+
+def test_approx_cosine_rejects_all_zero_row():
+    X = _gaussian_mixture(np.random.default_rng(8), n=300)
+    X[17] = 0
+    with pytest.raises(ValueError, match=r"all-zero row \(row 17\)"):
+        nearest_neighbors(X, 5, method="approx", metric="cosine")
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.zeros(10), "must be 2-D"),
     (np.zeros((1, 4)), "at least 2 rows"),
@@ -135,7 +214,7 @@ def test_sparse_input_raises_type_error():
 @pytest.mark.parametrize("kwargs, message", [
     ({"k": 10}, r"k must be in \[1, 9\]; got 10"),
     ({"k": 0}, r"k must be in \[1, 9\]; got 0"),
-    ({"k": 3, "method": "magic"}, "method must be one of 'exact'; got 'magic'"),
+    ({"k": 3, "method": "magic"}, "method must be one of 'auto', 'exact', 'approx'; got 'magic'"),
     ({"k": 3, "metric": "manhattan"}, "metric must be one of 'euclidean', 'cosine'; got 'manhattan'"),
     ({"k": 3, "n_jobs": 0}, "n_jobs must not be 0"),
     ({"k": 3, "n_jobs": -1000}, "leaves no thread"),

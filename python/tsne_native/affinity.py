@@ -12,15 +12,14 @@ import scipy.sparse
 from . import _core
 from ._validation import (check_choice, check_data, check_integer, check_positive_number,
                           resolve_n_jobs)
-from .neighbors import (METRICS, shares_memory, check_distances, check_neighbor_graph,
-                        exact_search)
+from .neighbors import (METHODS, METRICS, check_distances, check_neighbor_graph,
+                        resolve_method, search, shares_memory)
 
 # Bisection stops when a row's entropy is this close to log(perplexity) (nats);
 # scikit-learn uses 1e-5, openTSNE 1e-8.  The safeguarded Newton steps make the
 # tighter tolerance cheap.
 ENTROPY_TOLERANCE = 1e-8
 MAX_ITERATIONS = 200
-AFFINITY_METHODS = ("auto", "exact")
 
 
 def calibrate(distances, perplexity, *, n_jobs=None):
@@ -93,8 +92,9 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         :func:`nearest_neighbors`, an approximate index or a graph of your own;
         distances as in :func:`nearest_neighbors` (not squared).  With
         ``n_neighbors`` set, only the first ``n_neighbors`` columns are used.
-    method : {"auto", "exact"}
-        Neighbour search method; ``"auto"`` currently chooses ``"exact"``.
+    method : {"auto", "exact", "approx"}
+        Neighbour search method (see :func:`nearest_neighbors`); ``"auto"``
+        searches approximately from 20,000 rows and 129 features on.
     metric : {"euclidean", "cosine"}
     n_jobs : int or None
         Threads; ``None`` uses every core.  The result does not depend on it.
@@ -118,7 +118,7 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
     KeyboardInterrupt
         When interrupted (Ctrl-C) during the native work.
     """
-    check_choice(method, "method", AFFINITY_METHODS)
+    check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
     threads = resolve_n_jobs(n_jobs)
     data = None if X is None else check_data(X)
@@ -140,9 +140,10 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
             k = min(n - 1, max(1, int(3 * perplexity)))
         else:
             k = check_integer(n_neighbors, "n_neighbors", low=1, high=n - 1)
-        with _stage(verbose, f"nearest neighbours (exact, {metric}, k={k}, n={n})"):
-            indices, distances = exact_search(data, k, metric, threads,
-                                              owns_data=not shares_memory(data, X))
+        searched = resolve_method(method, data.shape)
+        with _stage(verbose, f"nearest neighbours ({searched}, {metric}, k={k}, n={n})"):
+            indices, distances = search(data, k, searched, metric, threads, random_state,
+                                        owns_data=not shares_memory(data, X))
         del data
 
     k = indices.shape[1]

@@ -8,7 +8,21 @@ from . import _core
 from ._validation import check_choice, check_data, check_integer, resolve_n_jobs
 
 METRICS = ("euclidean", "cosine")
-METHODS = ("exact",)
+METHODS = ("auto", "exact", "approx")
+# The approximate search ranks candidates in a PCA projection to this many
+# dimensions ...
+PROJECTED_DIMENSIONS = 64
+# ... keeping this many candidates per requested neighbour for the exact re-ranking
+CANDIDATES_PER_NEIGHBOR = 2
+# ... from a projection fitted to at most this many rows.
+PCA_SAMPLE_ROWS = 10_000
+# A projection is used once re-ranking its candidates finds this share of the
+# true neighbours of RECALL_CHECK_ROWS sampled points; else it is made wider.
+TARGET_RECALL = 0.99
+RECALL_CHECK_ROWS = 500
+# method="auto" searches approximately from this many rows on (and when the
+# projection shrinks the data at least twofold); exactly below.
+AUTO_APPROX_MIN_SAMPLES = 20_000
 
 
 def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
@@ -23,9 +37,19 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         in float32.
     k : int
         Neighbours per point, ``1 <= k <= n_samples - 1``.
-    method : {"exact"}
+    method : {"exact", "approx", "auto"}
         ``"exact"``: blocked all-pairs search (GEMM-shaped distance blocks with
         a running top-k per row, final distances recomputed exactly).
+        ``"approx"``: the same search in a PCA projection of the data to 64
+        dimensions finds ``2 k`` candidates per point, which are re-ranked by
+        their exact distance in the full dimension (the returned distances are
+        exact; a true neighbour can be missed, typically under 1%).  The
+        projection is first checked on 500 sampled points and widened while
+        they would lose more than 1% of their neighbours.  With 128 features
+        or fewer, or where only a projection wider than half the features
+        would do, the search is exact.
+        ``"auto"``: ``"approx"`` from 20,000 rows and 129 features on,
+        ``"exact"`` otherwise.
     metric : {"euclidean", "cosine"}
         ``"cosine"`` compares directions only (word and document vectors);
         rows must not be all zero.
@@ -33,8 +57,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         Threads; ``None`` uses every core, ``-1`` all cores, ``-2`` all but one.
         The result does not depend on it.
     random_state : int, numpy.random.Generator or None
-        Unused by the exact method (deterministic); accepted so approximate
-        methods can share the signature.
+        Seeds the rows the approximate method fits its projection to (the
+        exact method is deterministic).
 
     Returns
     -------
@@ -54,13 +78,34 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     KeyboardInterrupt
         When interrupted (Ctrl-C); the search stops within about a second.
     """
-    del random_state  # the exact method is deterministic
     data = check_data(X)
     k = check_integer(k, "k", low=1, high=data.shape[0] - 1)
     check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
     threads = resolve_n_jobs(n_jobs)
-    return exact_search(data, k, metric, threads, owns_data=not shares_memory(data, X))
+    return search(data, k, method, metric, threads, random_state,
+                  owns_data=not shares_memory(data, X))
+
+
+def search(data, k, method, metric, threads, random_state, *, owns_data):
+    """Neighbours of validated data (the output of ``check_data``) by a checked method.
+
+    ``owns_data`` says ``data`` is a private copy that may be modified in place.
+    """
+    if resolve_method(method, data.shape) == "approx":
+        return approximate_search(data, k, metric, threads, random_state)
+    return exact_search(data, k, metric, threads, owns_data=owns_data)
+
+
+def resolve_method(method, shape):
+    """The search ``method`` runs on data of ``shape``: "exact" or "approx"."""
+    n_samples, n_features = shape
+    shrinks = n_features > 2 * PROJECTED_DIMENSIONS
+    if method == "approx" and shrinks:
+        return "approx"
+    if method == "auto" and shrinks and n_samples >= AUTO_APPROX_MIN_SAMPLES:
+        return "approx"
+    return "exact"
 
 
 def exact_search(data, k, metric, threads, *, owns_data):
@@ -71,6 +116,174 @@ def exact_search(data, k, metric, threads, *, owns_data):
     if metric == "euclidean":
         data = _centered_if_offset(data, in_place=owns_data)
     return _core.exact_knn(data, k, getattr(_core.Metric, metric), threads)
+
+
+def approximate_search(data, k, metric, threads, random_state):
+    """Candidates by an exact search in a PCA projection, re-ranked in the full dimension.
+
+    Projected distances never exceed the true ones and differ from them only
+    by the discarded components, which carry little of the spread of
+    structured data (images, embeddings): the true neighbours are then almost
+    always among the ``2 k`` nearest projections.  Where they are not (noise
+    spread over many dimensions), a sample of points shows it: the projection
+    doubles its dimension until the sample's recall reaches ``TARGET_RECALL``,
+    and the search is exact when no projection at most half as wide as the
+    data does.
+    """
+    n_samples, n_features = data.shape
+    rng = np.random.default_rng(random_state)
+    candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
+    # Cosine neighbours are the Euclidean neighbours of the unit vectors.
+    inverse_norms = 1.0 / _row_norms(data) if metric == "cosine" else None
+    queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
+    reach = _neighbor_reach(data, queries, k, inverse_norms)
+    dimensions = PROJECTED_DIMENSIONS
+    while 2 * dimensions < n_features:
+        center, axes = _principal_axes(data, dimensions, inverse_norms, rng)
+        projected = _project(data, center, axes, inverse_norms)
+        sampled = _nearest_rows(projected, queries, candidates)
+        if _sampled_recall(data, queries, sampled, reach, k, inverse_norms) >= TARGET_RECALL:
+            candidate_indices, _ = exact_search(projected, candidates, "euclidean", threads,
+                                                owns_data=True)
+            del projected
+            return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
+                                    threads)
+        dimensions *= 2
+    return exact_search(data, k, metric, threads, owns_data=False)
+
+
+def _nearest_rows(points, queries, count, inverse_norms=None):
+    """The ``count`` rows of ``points`` nearest to each row in ``queries`` (itself excluded).
+
+    A chunked brute-force search for a small sample of queries.  Rows are
+    scaled by ``inverse_norms`` when given.
+
+    Returns
+    -------
+    ndarray of shape (len(queries), count), dtype int64, in no particular order
+    """
+    # Ranking only: float32 products suffice for float32 data.
+    dtype = points.dtype
+    query_points = _scaled(points[queries], queries, inverse_norms).astype(dtype)
+    query_norms = np.einsum("ij,ij->i", query_points, query_points)
+    best_ids = np.empty((len(queries), 0), dtype=np.int64)
+    best_keys = np.empty((len(queries), 0), dtype=dtype)
+    start = 0
+    for chunk in _row_chunks(points, values=1 << 22):
+        rows = np.arange(start, start + len(chunk))
+        if inverse_norms is not None:
+            chunk = (chunk * inverse_norms[rows, None]).astype(dtype)
+        keys = np.einsum("ij,ij->i", chunk, chunk)[None, :] - 2.0 * (query_points @ chunk.T)
+        keys[rows[None, :] == queries[:, None]] = np.inf
+        keys = np.hstack([best_keys, keys + query_norms[:, None]])
+        ids = np.hstack([best_ids, np.broadcast_to(rows, (len(queries), len(rows)))])
+        keep = np.argpartition(keys, count - 1, axis=1)[:, :count]
+        best_keys = np.take_along_axis(keys, keep, axis=1)
+        best_ids = np.take_along_axis(ids, keep, axis=1)
+        start = rows[-1] + 1
+    return best_ids
+
+
+def _neighbor_reach(data, queries, k, inverse_norms):
+    """Exact distance from each query to its k-th nearest other row: (len(queries),) float64."""
+    neighbors = _nearest_rows(data, queries, k, inverse_norms)
+    return np.array([_exact_distances(data, i, row, inverse_norms).max()
+                     for i, row in zip(queries, neighbors)])
+
+
+def _sampled_recall(data, queries, candidates, reach, k, inverse_norms):
+    """Share of the queries' k nearest neighbours that re-ranking ``candidates`` would find.
+
+    Tie-aware: a candidate counts when it is no farther than the k-th true
+    neighbour, so duplicates and equal distances do not lower the recall.
+    """
+    found = [min(k, np.count_nonzero(_exact_distances(data, i, row, inverse_norms)
+                                     <= limit * (1 + 1e-9) + 1e-12))
+             for i, row, limit in zip(queries, candidates, reach)]
+    return np.sum(found) / (k * len(queries))
+
+
+def _exact_distances(data, row, others, inverse_norms):
+    """Euclidean distances (float64) from row ``row`` to rows ``others``, all scaled."""
+    point = _scaled(data[row:row + 1], np.array([row]), inverse_norms)
+    return np.linalg.norm(_scaled(data[others], others, inverse_norms) - point, axis=1)
+
+
+def _scaled(rows, row_numbers, inverse_norms):
+    """``rows`` in float64, each divided by its norm when ``inverse_norms`` is given."""
+    rows = rows.astype(np.float64)
+    if inverse_norms is not None:
+        rows *= inverse_norms[row_numbers, None]
+    return rows
+
+
+def _row_norms(data):
+    """Euclidean norm of every row (float64); ValueError for an all-zero row."""
+    norms = np.concatenate([np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
+                            for chunk in _row_chunks(data)])
+    zero = np.flatnonzero(norms == 0)
+    if zero.size:
+        raise ValueError(f"cosine distance is undefined for an all-zero row (row {zero[0]})")
+    return norms
+
+
+def _principal_axes(data, n_axes, inverse_norms, random_state):
+    """Center and ``n_axes`` leading principal axes of the rows (scaled by ``inverse_norms``).
+
+    Fitted by a randomized SVD (two power iterations) of at most
+    ``PCA_SAMPLE_ROWS`` rows.
+
+    Returns
+    -------
+    center : ndarray of shape (n_features,), dtype float64
+    axes : ndarray of shape (n_features, n_axes), dtype float64, orthonormal columns
+    """
+    rng = np.random.default_rng(random_state)
+    n_samples = data.shape[0]
+    rows = (np.arange(n_samples) if n_samples <= PCA_SAMPLE_ROWS
+            else np.sort(rng.choice(n_samples, PCA_SAMPLE_ROWS, replace=False)))
+    sample = data[rows].astype(np.float64)
+    if inverse_norms is not None:
+        sample *= inverse_norms[rows, None]
+    center = sample.mean(axis=0)
+    sample -= center
+    range_basis = sample.T @ (sample @ rng.standard_normal((sample.shape[1], n_axes + 16)))
+    for _ in range(2):
+        range_basis, _ = np.linalg.qr(range_basis)
+        range_basis = sample.T @ (sample @ range_basis)
+    range_basis, _ = np.linalg.qr(range_basis)
+    # The leading right singular vectors of the sample within that range.
+    _, _, rotation = np.linalg.svd(sample @ range_basis, full_matrices=False)
+    return center, range_basis @ rotation[:n_axes].T
+
+
+def _project(data, center, axes, inverse_norms):
+    """Coordinates of the rows (scaled by ``inverse_norms``) along ``axes`` from ``center``.
+
+    Centered in float64 chunk by chunk, so data far from the origin keeps its
+    fine differences.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_axes), dtype float32
+    """
+    projected = np.empty((data.shape[0], axes.shape[1]), dtype=np.float32)
+    start = 0
+    for chunk in _row_chunks(data):
+        rows = slice(start, start + len(chunk))
+        chunk = chunk.astype(np.float64)
+        if inverse_norms is not None:
+            chunk *= inverse_norms[rows, None]
+        chunk -= center
+        projected[rows] = chunk @ axes
+        start = rows.stop
+    return projected
+
+
+def _row_chunks(data, values=1 << 20):
+    """Views of ``data`` of about ``values`` values each (bounded temporaries)."""
+    rows_per_chunk = max(1, values // data.shape[1])
+    return [data[i:i + rows_per_chunk] for i in range(0, data.shape[0], rows_per_chunk)]
 
 
 def shares_memory(data, X):
@@ -92,8 +305,7 @@ def _centered_if_offset(data, *, in_place):
     neighbours by rounding error.  Centering is skipped when it cannot help,
     so ordinary data is searched as given.
     """
-    rows_per_chunk = max(1, (1 << 20) // data.shape[1])
-    chunks = [data[i:i + rows_per_chunk] for i in range(0, data.shape[0], rows_per_chunk)]
+    chunks = _row_chunks(data)
     centroid = sum(chunk.sum(axis=0, dtype=np.float64) for chunk in chunks) / data.shape[0]
     mean_square_norm = sum(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64)
                            for chunk in chunks) / data.shape[0]
@@ -102,9 +314,10 @@ def _centered_if_offset(data, *, in_place):
     if offset <= _OFFSET_TO_SPREAD_LIMIT * spread:
         return data
     centered = data if in_place else np.empty_like(data)
-    for start in range(0, data.shape[0], rows_per_chunk):
-        rows = slice(start, start + rows_per_chunk)
-        np.subtract(data[rows], centroid, out=centered[rows], casting="same_kind")
+    start = 0
+    for chunk in chunks:
+        np.subtract(chunk, centroid, out=centered[start:start + len(chunk)], casting="same_kind")
+        start += len(chunk)
     return centered
 
 

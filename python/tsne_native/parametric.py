@@ -188,7 +188,8 @@ class ParametricTSNE:
 
         started = time.perf_counter()
         P = affinities(data, settings["perplexity"], n_neighbors=self.n_neighbors,
-                       metric=self.metric, n_jobs=self.n_jobs, verbose=self.verbose)
+                       metric=self.metric, n_jobs=self.n_jobs, random_state=seed,
+                       verbose=self.verbose)
         affinity_seconds = time.perf_counter() - started
 
         from . import _training  # TensorFlow only from here on
