@@ -247,3 +247,29 @@ def _tests_dir():
     from pathlib import Path
 
     return Path(__file__).parent
+
+
+def test_ctrl_c_stops_training_within_about_a_second(blob_data):
+    import os
+    import signal
+    import threading
+    import time
+
+    X, _ = blob_data
+    ParametricTSNE(**{**FAST, "n_epochs": 1}).fit(X)  # TensorFlow imported and warmed up
+    long_fit = ParametricTSNE(hidden_layers=(500, 500, 2000), n_epochs=1000, perplexity=15)
+    signalled = []
+
+    def interrupt():
+        signalled.append(time.perf_counter())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(3.0, interrupt)  # well into training: affinities take ~0.1 s
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        long_fit.fit(X)
+    stopped = time.perf_counter()
+    timer.join()
+    assert stopped - signalled[0] < 2.0
+    # The process stays usable.
+    assert ParametricTSNE(**{**FAST, "n_epochs": 1}).fit_transform(X).shape == (len(X), 2)

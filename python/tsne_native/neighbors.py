@@ -143,8 +143,9 @@ def approximate_search(data, k, metric, threads, random_state):
         projected = _project(data, center, axes, inverse_norms)
         sampled = _nearest_rows(projected, queries, candidates)
         if _sampled_recall(data, queries, sampled, reach, k, inverse_norms) >= TARGET_RECALL:
-            candidate_indices, _ = exact_search(projected, candidates, "euclidean", threads,
-                                                owns_data=True)
+            # Only the indices: their projected distances are not needed (and not kept).
+            candidate_indices = exact_search(projected, candidates, "euclidean", threads,
+                                             owns_data=True)[0]
             del projected
             return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
                                     threads)
@@ -169,7 +170,8 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
     best_ids = np.empty((len(queries), 0), dtype=np.int64)
     best_keys = np.empty((len(queries), 0), dtype=dtype)
     start = 0
-    for chunk in _row_chunks(points, values=1 << 22):
+    # Chunks of at most 4096 rows bound the (queries x rows) temporaries.
+    for chunk in _row_chunks(points, values=min(1 << 22, 4096 * points.shape[1])):
         rows = np.arange(start, start + len(chunk))
         if inverse_norms is not None:
             chunk = (chunk * inverse_norms[rows, None]).astype(dtype)

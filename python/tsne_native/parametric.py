@@ -20,9 +20,9 @@ PARAMS_FILE = "parametric_tsne.json"
 EMBEDDING_FILE = "embedding.npy"
 FORMAT_VERSION = 1
 # n_epochs=None: train until about this many P-edges were sampled (a fixed compute
-# budget: 3.2 million points through the network, about 6 minutes on 2 CPU cores),
+# budget: 3.6 million points through the network, about 7 minutes on 2 CPU cores),
 # within these bounds on the number of epochs.
-AUTO_TRAINING_EDGES = 2_400_000
+AUTO_TRAINING_EDGES = 2_700_000
 AUTO_EPOCHS = (25, 200)
 
 
@@ -49,8 +49,8 @@ class ParametricTSNE:
         smaller values give heavier tails and tighter clusters.
     n_epochs : int or None, default=None
         Training length; one epoch samples as many P-edges as there are points.
-        ``None`` samples about 2.4 million edges in all, within 25 to 200
-        epochs (40 for 60,000 points, 200 for 12,000 and fewer).
+        ``None`` samples about 2.7 million edges in all, within 25 to 200
+        epochs (45 for 60,000 points, 200 for 13,500 and fewer).
     batch_size : int, default=1024
         Points embedded per step (per device): a quarter are heads, each
         with three P-neighbours drawn with probability ``p_ij``.
