@@ -79,7 +79,8 @@ TSNE_VECTOR_CLONES EntropyAt entropy_at(const std::vector<double>& shifted, doub
 
 // Safeguarded Newton iteration on beta: H(beta) decreases from log k at beta = 0,
 // with dH/dbeta = -beta * Var(s).  Steps leaving the bracket fall back to
-// bisection, or doubling while no upper bound is known.
+// bisection (geometric for a bracket spanning orders of magnitude), or doubling
+// while no upper bound is known.
 double solve_beta(const std::vector<double>& shifted, double target,
                   const CalibrationSettings& settings, std::vector<double>& weights) {
     double mean = 0.0;
@@ -94,7 +95,17 @@ double solve_beta(const std::vector<double>& shifted, double target,
         if (std::isfinite(high) && high - low <= 4 * std::numeric_limits<double>::epsilon() * high) break;
         const double slope = beta * at.variance;
         double next = slope > 0 ? beta + excess / slope : -1.0;
-        if (!(next > low && next < high)) next = std::isfinite(high) ? 0.5 * (low + high) : 2 * beta;
+        if (!(next > low && next < high)) {
+            if (!std::isfinite(high)) {
+                next = 2 * beta;
+            } else if (low > 0 && high > 4 * low) {
+                // A bracket over orders of magnitude (distances from 1e-30 to 1e30
+                // in one row): halving it would take hundreds of steps.
+                next = std::sqrt(low) * std::sqrt(high);
+            } else {
+                next = 0.5 * (low + high);
+            }
+        }
         beta = next;
     }
     entropy_at(shifted, beta, weights);  // weights for the beta returned
@@ -104,13 +115,26 @@ double solve_beta(const std::vector<double>& shifted, double target,
 void calibrate_row(const double* distances, std::int64_t row, std::int64_t k,
                    const CalibrationSettings& settings, std::vector<double>& shifted,
                    std::vector<double>& weights, double* probabilities, double* beta) {
-    double smallest = std::numeric_limits<double>::infinity();
+    double largest = 0.0;
     for (std::int64_t j = 0; j < k; ++j) {
         const double d = distances[j];
         if (!(d >= 0.0) || !std::isfinite(d)) {
             throw std::invalid_argument("distances must be finite and non-negative; row " +
                                         std::to_string(row) + " has " + std::to_string(d));
         }
+        largest = std::max(largest, d);
+    }
+    // The row is solved in units of 2^exponent, the power of two just above its
+    // largest distance.  Scaling by a power of two is exact, so ordinary rows
+    // give the same bits as unscaled ones; it keeps the squares of tiny
+    // distances (below 1e-154) out of the subnormal range, where 1/mean
+    // overflowed to an infinite beta and NaN weights, and those of huge ones
+    // from overflowing.
+    int exponent = 0;
+    if (largest > 0.0) std::frexp(largest, &exponent);
+    double smallest = std::numeric_limits<double>::infinity();
+    for (std::int64_t j = 0; j < k; ++j) {
+        const double d = std::ldexp(distances[j], -exponent);
         shifted[j] = d * d;
         smallest = std::min(smallest, shifted[j]);
     }
@@ -135,7 +159,9 @@ void calibrate_row(const double* distances, std::int64_t row, std::int64_t k,
         *beta = 0.0;
         return;
     }
-    *beta = solve_beta(shifted, target, settings, weights);
+    // beta in the caller's units; it overflows to infinity only for rows whose
+    // distances are all below about 1e-154 (sigma then reads 0).
+    *beta = std::ldexp(solve_beta(shifted, target, settings, weights), -2 * exponent);
     double z = 0.0;
     for (std::int64_t j = 0; j < k; ++j) z += weights[j];
     for (std::int64_t j = 0; j < k; ++j) probabilities[j] = weights[j] / z;
@@ -157,6 +183,13 @@ void calibrate(const double* distances, std::int64_t n, std::int64_t k,
         throw std::invalid_argument("entropy tolerance and iteration limit must be positive");
     }
     const std::int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
+    // Rows between two interrupt checks inside a block (a power of two): about
+    // 2^14 distances, so a block of long rows still stops soon after Ctrl-C.
+    std::int64_t rows_per_check = 1;
+    while (rows_per_check * 2 * k <= (std::int64_t{1} << 14) && rows_per_check < kRowBlock) {
+        rows_per_check *= 2;
+    }
+    const std::int64_t check_mask = rows_per_check - 1;
     ParallelGuard guard(options);
 #pragma omp parallel num_threads(std::max(1, options.n_threads))
     {
@@ -170,6 +203,7 @@ void calibrate(const double* distances, std::int64_t n, std::int64_t k,
             guard.run([&] {
                 const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
                 for (std::int64_t i = b * kRowBlock; i < end; ++i) {
+                    if ((i & check_mask) == 0 && guard.checkpoint()) return;
                     calibrate_row(distances + i * k, i, k, settings, shifted, weights,
                                   probabilities + i * k, betas + i);
                 }

@@ -1,5 +1,9 @@
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -210,3 +214,29 @@ def test_affinities_do_not_import_tensorflow():
             "t.affinities(np.random.default_rng(0).normal(size=(50, 3)), perplexity=5); "
             "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("n, k", [(1_000_000, 60), (2_000, 30_000)])
+def test_ctrl_c_interrupts_calibration_within_about_a_second(n, k):
+    # 480 MB of random distances (as much again for the result); calibrating
+    # them on one thread takes several seconds, validating them a fraction of
+    # one.  Rows of 30,000 neighbours: two blocks of rows in all, so the core
+    # must also look for Ctrl-C within a block.
+    distances = np.random.default_rng(0).random((n, k))
+    delay = 1.0
+    timer = threading.Timer(delay, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt) as interrupted:
+        calibrate(distances, perplexity=20, n_jobs=1)
+    stopped_after = time.perf_counter() - start - delay
+    timer.join()
+    # Raised from the native calibration (the innermost Python frame is the
+    # call into the core), not from the checks before it ...
+    assert "_core." in str(interrupted.traceback[-1].statement)
+    # ... soon after the signal; the full run takes far longer.
+    assert stopped_after < 2.0
+    # The process stays usable.
+    conditional, sigmas = calibrate(distances[:100], perplexity=20)
+    np.testing.assert_allclose(conditional.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    assert np.isfinite(sigmas).all()
