@@ -14,7 +14,10 @@ def test_n_jobs_conventions():
     cores = usable_cores()
     assert resolve_n_jobs(None) == cores
     assert resolve_n_jobs(-1) == cores
-    assert resolve_n_jobs(3) == 3
+    assert resolve_n_jobs(1) == 1
+    assert resolve_n_jobs(3) == min(3, cores)
+    # More threads than cores are never started.
+    assert resolve_n_jobs(10**6) == resolve_n_jobs(2**63) == cores
     if cores > 1:
         assert resolve_n_jobs(-2) == cores - 1
 

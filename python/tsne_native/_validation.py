@@ -32,9 +32,11 @@ def check_data(X, *, name: str = "X", min_rows: int = 2) -> np.ndarray:
     Returns
     -------
     ndarray of shape (n_samples, n_features), dtype float32 or float64
-        ``X`` itself when it is already C-contiguous float32/float64, otherwise
-        one converted copy.  float64 stays float64; integer, boolean, float16
-        data become float32, unless their magnitude needs float64.
+        ``X`` itself when it is already aligned, C-contiguous float32/float64,
+        otherwise one converted copy.  float64 stays float64; integer,
+        boolean, float16 data become float32, unless their magnitude needs
+        float64 (squares beyond float32's range, or float32 data holding
+        subnormal values).
     """
     if hasattr(X, "toarray") and hasattr(X, "nnz"):
         raise TypeError(f"{name} must be a dense array; got a sparse matrix "
@@ -50,32 +52,46 @@ def check_data(X, *, name: str = "X", min_rows: int = 2) -> np.ndarray:
     if n_columns < 1:
         raise ValueError(f"{name} needs at least 1 feature (column); got shape {array.shape}")
 
-    largest = _largest_magnitude(array, name)
+    largest, subnormal = _magnitudes(array, name)
     dtype = np.float64 if array.dtype.kind == "f" and array.dtype.itemsize > 4 else np.float32
-    if dtype == np.float32 and not _squares_fit(largest, n_columns, np.float32):
+    if dtype == np.float32 and (subnormal or not _squares_fit(largest, n_columns, np.float32)):
+        # float32 cannot represent the squares of these values (their sums
+        # overflow), or the reciprocal norms of rows this small (1 / 1e-39).
         dtype = np.float64
     if not _squares_fit(largest, n_columns, np.float64):
         raise ValueError(f"{name} holds values up to {largest:.3g}, too large for squared "
                          f"distances to be represented; rescale {name}")
-    return np.ascontiguousarray(array, dtype=dtype)
+    result = np.ascontiguousarray(array, dtype=dtype)
+    if not result.flags.aligned:
+        # A view at an odd byte offset (np.frombuffer(..., offset=1), a field of
+        # a packed record): the native core reads whole, aligned numbers.
+        result = result.copy()
+    return result
 
 
-def _largest_magnitude(array: np.ndarray, name: str) -> float:
-    """The largest absolute value; raises if some value is NaN or infinite."""
+def _magnitudes(array: np.ndarray, name: str) -> tuple[float, bool]:
+    """The largest absolute value, and whether float32 data holds subnormal values.
+
+    Raises if some value is NaN or infinite.
+    """
     if array.size == 0:
-        return 0.0
+        return 0.0, False
     if array.dtype.kind in "biu":
-        return float(max(abs(int(array.min())), abs(int(array.max()))))
+        return float(max(abs(int(array.min())), abs(int(array.max())))), False
     rows_per_chunk = max(1, _CHECK_CHUNK_ELEMENTS // array.shape[1])
-    largest = 0.0
+    largest, subnormal = 0.0, False
+    smallest_normal = np.finfo(np.float32).tiny
     for start in range(0, array.shape[0], rows_per_chunk):
         chunk = array[start:start + rows_per_chunk]
         finite = np.isfinite(chunk)
         if not finite.all():
             row = start + int(np.flatnonzero(~finite.all(axis=1))[0])
             raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
-        largest = max(largest, float(np.abs(chunk).max()))
-    return largest
+        magnitude = np.abs(chunk)
+        largest = max(largest, float(magnitude.max()))
+        if array.dtype == np.float32 and not subnormal:
+            subnormal = bool(((magnitude < smallest_normal) & (magnitude > 0)).any())
+    return largest, subnormal
 
 
 def _squares_fit(largest: float, n_columns: int, dtype) -> bool:
@@ -117,7 +133,10 @@ def resolve_n_jobs(n_jobs) -> int:
     """Number of threads for ``n_jobs``.
 
     ``None`` means every usable core; a negative value ``-m`` means all cores
-    but ``m - 1`` (so -1 is all cores), as in scikit-learn and openTSNE.
+    but ``m - 1`` (so -1 is all cores), as in scikit-learn and openTSNE.  More
+    threads than usable cores are never started: they cannot make the work
+    faster (results do not depend on the count), and OpenMP aborts the process
+    when it cannot create them all (``n_jobs=10**6``).
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     cores = cores or 1
@@ -130,4 +149,4 @@ def resolve_n_jobs(n_jobs) -> int:
     threads = int(n_jobs) if n_jobs > 0 else cores + 1 + int(n_jobs)
     if threads < 1:
         raise ValueError(f"n_jobs={n_jobs} leaves no thread on a machine with {cores} cores")
-    return threads
+    return min(threads, cores)
