@@ -26,3 +26,19 @@ def brute_force_neighbors(X, k, metric="euclidean"):
     np.fill_diagonal(D, np.inf)
     order = np.argsort(D, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(D, order, axis=1)
+
+
+# Hypothesis profiles for tests/test_properties.py: a fixed, derandomized number
+# of examples by default (CI), more with HYPOTHESIS_PROFILE=long.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the property tests skip themselves
+    pass
+else:
+    settings.register_profile(
+        "ci", max_examples=200, deadline=None, derandomize=True, database=None,
+        print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile(
+        "long", max_examples=2500, deadline=10_000, print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow])
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
