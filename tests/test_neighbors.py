@@ -237,6 +237,26 @@ def test_cosine_rejects_all_zero_row():
         nearest_neighbors(X, 2, metric="cosine")
 
 
+@pytest.mark.parametrize("method", ["exact", "approx"])
+def test_cosine_of_a_tiny_nonzero_row(method):
+    X = np.array([[5e-324], [-0.132], [0.5]])
+    X = np.hstack([X] + [np.zeros((3, 129))]) if method == "approx" else X
+    X[0, 0] = 1e-170
+    indices, distances = nearest_neighbors(X, 1, method=method, metric="cosine")
+    # Row 0 points the same way as row 2 (cosine distance 0), opposite to row 1.
+    assert indices[0, 0] == 2 and distances[0, 0] == 0.0
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # overflow on the way there
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_approx_search_of_values_beyond_float32_squares(dtype):
+    X = np.random.default_rng(0).uniform(-3e18, 3e18, size=(3, 130)).astype(dtype)
+    indices, distances = nearest_neighbors(X, 1, method="approx")
+    exact_indices, exact_distances = nearest_neighbors(X, 1, method="exact")
+    assert (indices == exact_indices).all()
+    np.testing.assert_allclose(distances, exact_distances, rtol=1e-12)
+
+
 def _long_problem():
     # About 0.8 TFLOP of distance products: many seconds on any CPU here.
     return np.random.default_rng(0).random((40_000, 256), dtype=np.float32)

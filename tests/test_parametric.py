@@ -184,7 +184,7 @@ def test_transform_with_wrong_feature_count_raises(fitted):
     ({"perplexity": 500}, ValueError, "perplexity=500 is too large .* largest allowed is 39"),
     ({"dof": 0}, ValueError, "dof must be a finite number > 0; got 0"),
     ({"n_epochs": 0}, ValueError, "n_epochs must be >= 1; got 0"),
-    ({"batch_size": 1}, ValueError, "batch_size must be >= 2; got 1"),
+    ({"batch_size": 7}, ValueError, "batch_size must be >= 8; got 7"),
     ({"learning_rate": float("nan")}, ValueError, "learning_rate must be a finite number"),
     ({"hidden_layers": (64, 0)}, ValueError, "hidden_layers width must be >= 1; got 0"),
     ({"hidden_layers": "wide"}, TypeError, "hidden_layers must be a sequence"),

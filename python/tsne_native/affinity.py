@@ -37,7 +37,8 @@ def calibrate(distances, perplexity, *, n_jobs=None):
     perplexity : float
         The effective number of neighbours, ``0 < perplexity <= k``.
     n_jobs : int or None
-        Threads; ``None`` uses every core.  The result does not depend on it.
+        Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but
+        one; never more threads than cores.  The result does not depend on it.
 
     Returns
     -------
@@ -97,7 +98,8 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         searches approximately from 20,000 rows and 129 features on.
     metric : {"euclidean", "cosine"}
     n_jobs : int or None
-        Threads; ``None`` uses every core.  The result does not depend on it.
+        Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but
+        one; never more threads than cores.  The result does not depend on it.
     random_state : int, numpy.random.Generator or None
         Seed for randomized neighbour searches (the exact search uses none).
     verbose : bool

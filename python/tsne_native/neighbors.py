@@ -54,8 +54,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         ``"cosine"`` compares directions only (word and document vectors);
         rows must not be all zero.
     n_jobs : int or None
-        Threads; ``None`` uses every core, ``-1`` all cores, ``-2`` all but one.
-        The result does not depend on it.
+        Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but
+        one; never more threads than cores.  The result does not depend on it.
     random_state : int, numpy.random.Generator or None
         Seeds the rows the approximate method fits its projection to (the
         exact method is deterministic).
@@ -67,7 +67,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         point is never its own neighbour.
     distances : ndarray of shape (n_samples, k), dtype float64
         Euclidean distances (not squared), or cosine distances ``1 - cos``,
-        computed exactly in double precision.
+        computed exactly in double precision from the data as searched
+        (float32 data far from the origin is first centered, in float32).
 
     Raises
     ------
@@ -92,6 +93,8 @@ def search(data, k, method, metric, threads, random_state, *, owns_data):
 
     ``owns_data`` says ``data`` is a private copy that may be modified in place.
     """
+    if metric == "cosine":
+        data = _tiny_rows_scaled_up(data, in_place=owns_data)
     if resolve_method(method, data.shape) == "approx":
         return approximate_search(data, k, metric, threads, random_state)
     return exact_search(data, k, metric, threads, owns_data=owns_data)
@@ -262,14 +265,29 @@ def _principal_axes(data, n_axes, inverse_norms, random_state):
 def _project(data, center, axes, inverse_norms):
     """Coordinates of the rows (scaled by ``inverse_norms``) along ``axes`` from ``center``.
 
-    Centered in float64 chunk by chunk, so data far from the origin keeps its
-    fine differences.
+    float32 keeps the precision of the ranking but not the range of every
+    float64 input (squares of 1e20 overflow), so the coordinates are scaled
+    by a power of two, which changes no bit of the ranking, to at most 1.
 
     Returns
     -------
     ndarray of shape (n_samples, n_axes), dtype float32
     """
+    largest = max(float(np.abs(chunk).max())
+                  for _, chunk in _projected_chunks(data, center, axes, inverse_norms))
+    exponent = np.frexp(largest)[1] if largest > 0 else 0
     projected = np.empty((data.shape[0], axes.shape[1]), dtype=np.float32)
+    for rows, chunk in _projected_chunks(data, center, axes, inverse_norms):
+        projected[rows] = np.ldexp(chunk, -exponent)
+    return projected
+
+
+def _projected_chunks(data, center, axes, inverse_norms):
+    """Yield ``(rows, coordinates)``: slices of rows and their float64 projection.
+
+    Centered in float64 chunk by chunk, so data far from the origin keeps its
+    fine differences.
+    """
     start = 0
     for chunk in _row_chunks(data):
         rows = slice(start, start + len(chunk))
@@ -277,9 +295,27 @@ def _project(data, center, axes, inverse_norms):
         if inverse_norms is not None:
             chunk *= inverse_norms[rows, None]
         chunk -= center
-        projected[rows] = chunk @ axes
+        yield rows, chunk @ axes
         start = rows.stop
-    return projected
+
+
+def _tiny_rows_scaled_up(data, *, in_place):
+    """``data`` with every row too small for products of its values scaled up by a power of two.
+
+    Cosine distances do not depend on a row's length, but their computation
+    multiplies values: those of a row like ``[1e-170, 0]`` underflow to zero
+    and the row would pass for all-zero.  A power of two changes no bit of
+    the row's direction.  Returns ``data`` itself when no row is that small.
+    """
+    # Products of two values at least this large stay normal numbers.
+    smallest_safe = 2.0 ** (np.finfo(data.dtype).minexp // 2 + 8)
+    largest = np.concatenate([np.abs(chunk).max(axis=1) for chunk in _row_chunks(data)])
+    tiny = np.flatnonzero((largest > 0) & (largest < smallest_safe))
+    if tiny.size == 0:
+        return data
+    scaled = data if in_place else data.copy()
+    scaled[tiny] = np.ldexp(scaled[tiny], -np.frexp(largest[tiny])[1][:, None])
+    return scaled
 
 
 def _row_chunks(data, values=1 << 20):

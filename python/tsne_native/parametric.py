@@ -16,6 +16,10 @@ from ._validation import (check_choice, check_data, check_integer, check_positiv
 from .affinity import affinities
 from .neighbors import METRICS
 
+# Two heads and their three tails each: the repulsion pairs points drawn
+# independently of each other, so a step needs at least two heads.
+MIN_BATCH_SIZE = 8
+
 PARAMS_FILE = "parametric_tsne.json"
 EMBEDDING_FILE = "embedding.npy"
 FORMAT_VERSION = 1
@@ -52,8 +56,8 @@ class ParametricTSNE:
         ``None`` samples about 2.7 million edges in all, within 25 to 200
         epochs (45 for 60,000 points, 200 for 13,500 and fewer).
     batch_size : int, default=1024
-        Points embedded per step (per device): a quarter are heads, each
-        with three P-neighbours drawn with probability ``p_ij``.
+        Points embedded per step (per device), at least 8: a quarter are
+        heads, each with three P-neighbours drawn with probability ``p_ij``.
     learning_rate : float, default=3e-3
         Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
@@ -72,7 +76,8 @@ class ParametricTSNE:
     log_dir : str or path-like or None, default=None
         Write the per-epoch loss as TensorBoard scalars there.
     n_jobs : int or None, default=None
-        Threads of the native affinity computation; ``None`` uses every core.
+        Threads of the native affinity computation; ``None`` or ``-1`` uses
+        every usable core, ``-2`` all but one; never more threads than cores.
     random_state : int, numpy.random.Generator or None, default=None
         Seeds the weight initialization and the edge sampling of this
         estimator only (global random state is never touched).
@@ -349,7 +354,7 @@ class ParametricTSNE:
             "hidden_layers": hidden_layers,
             "dof": check_positive_number(self.dof, "dof"),
             "n_epochs": n_epochs,
-            "batch_size": check_integer(self.batch_size, "batch_size", low=2),
+            "batch_size": check_integer(self.batch_size, "batch_size", low=MIN_BATCH_SIZE),
             "learning_rate": check_positive_number(self.learning_rate, "learning_rate"),
             "early_exaggeration": check_positive_number(self.early_exaggeration,
                                                         "early_exaggeration"),
