@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from tsne_native import affinities, calibrate, nearest_neighbors
+from tsne_native import _validation, affinities, calibrate, nearest_neighbors
 
 
 def row_entropies(conditional):
@@ -207,6 +207,20 @@ def test_precomputed_neighbors_must_match_data():
 def test_calibrate_bad_input(distances, perplexity, message):
     with pytest.raises(ValueError, match=message):
         calibrate(distances, perplexity)
+
+
+@pytest.mark.parametrize("source", ["X", "knn"])
+def test_more_than_the_available_memory_is_refused_up_front(blobs, monkeypatch, source):
+    knn = nearest_neighbors(blobs, 30)
+    monkeypatch.setattr(_validation, "available_memory", lambda: 100_000)
+    # 64 bytes per point and neighbour: 1.5 MB for 800 points x 30 neighbours.
+    with pytest.raises(ValueError, match=f"affinities of {len(blobs):,} points with 30 neighbours "
+                                         r"each needs about \d\.\d MB of memory beyond the "
+                                         r"data, but only 0\.1 MB are available"):
+        if source == "X":
+            affinities(blobs, perplexity=10)
+        else:
+            affinities(knn=knn, perplexity=10)
 
 
 def test_affinities_do_not_import_tensorflow():

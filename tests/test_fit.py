@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import re
@@ -280,6 +281,18 @@ def test_interrupted_export_leaves_no_log(files, tmp_path, capsys, monkeypatch):
                                   "--quiet")
     assert code == 130
     assert stderr == ["tsne-native: interrupted; no log directory was written"]
+    assert os.listdir(tmp_path) == []
+
+
+def test_full_disk_during_export_leaves_no_log(files, tmp_path, capsys, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(projector, "write_plot", disk_full)
+    code, _, stderr = run_command(capsys, files / "train.npy", "--out", tmp_path / "log", *TINY,
+                                  "--quiet")
+    assert code == 2
+    assert stderr == ["tsne-native: error: [Errno 28] No space left on device"]
     assert os.listdir(tmp_path) == []
 
 

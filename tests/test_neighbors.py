@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import brute_force_neighbors
-from tsne_native import nearest_neighbors
+from tsne_native import _validation, nearest_neighbors
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -228,6 +228,16 @@ def test_bad_parameters_raise_value_error(kwargs, message):
 def test_non_integer_k_raises_type_error():
     with pytest.raises(TypeError, match="k must be an integer; got 2.5"):
         nearest_neighbors(np.ones((5, 2)), 2.5)
+
+
+def test_more_than_the_available_memory_is_refused_up_front(monkeypatch):
+    monkeypatch.setattr(_validation, "available_memory", lambda: 1_000_000)
+    X = np.random.default_rng(0).normal(size=(3_000, 4))
+    with pytest.raises(ValueError, match="the neighbours of 3,000 points, 10 each needs about "
+                                         "1.4 MB of memory beyond the data, but only 1.0 MB"):
+        nearest_neighbors(X, 10)
+    monkeypatch.setattr(_validation, "available_memory", lambda: None)  # unknown: no check
+    assert nearest_neighbors(X, 10)[0].shape == (3_000, 10)
 
 
 def test_cosine_rejects_all_zero_row():

@@ -100,6 +100,35 @@ def _squares_fit(largest: float, n_columns: int, dtype) -> bool:
     return 2 * largest <= np.sqrt(limit / n_columns)
 
 
+def check_memory(needed: int, what: str) -> None:
+    """Raise ValueError when ``what`` needs more than the memory available now.
+
+    ``needed`` is an estimate in bytes; the check is skipped where the
+    available memory is unknown (no ``/proc/meminfo``).
+    """
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"{what} needs about {_format_bytes(needed)} of memory beyond the "
+                         f"data, but only {_format_bytes(available)} are available")
+
+
+def _format_bytes(count: int) -> str:
+    """``count`` bytes in MB or GB, e.g. "3.2 GB"."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def check_integer(value, name: str, *, low: int, high: int | None = None) -> int:
     """Return ``value`` as an int after checking it lies in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -10,8 +10,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _core
-from ._validation import (check_choice, check_data, check_integer, check_positive_number,
-                          resolve_n_jobs)
+from ._validation import (check_choice, check_data, check_integer, check_memory,
+                          check_positive_number, resolve_n_jobs)
 from .neighbors import (METHODS, METRICS, check_distances, check_neighbor_graph,
                         resolve_method, search, shares_memory)
 
@@ -20,6 +20,9 @@ from .neighbors import (METHODS, METRICS, check_distances, check_neighbor_graph,
 # tighter tolerance cheap.
 ENTROPY_TOLERANCE = 1e-8
 MAX_ITERATIONS = 200
+# Peak memory of affinities beyond the data, per point and neighbour: at most
+# about 64 bytes while symmetrizing (README, "Hardening"; 59 measured).
+BYTES_PER_NEIGHBOR = 64
 
 
 def calibrate(distances, perplexity, *, n_jobs=None):
@@ -136,19 +139,23 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         if n_neighbors is not None:
             k = check_integer(n_neighbors, "n_neighbors", low=1, high=indices.shape[1])
             indices, distances = indices[:, :k], distances[:, :k]
+        k = indices.shape[1]
     else:
         _check_perplexity(perplexity, n - 1, f"n_samples - 1 = {n - 1}")
         if n_neighbors is None:
             k = min(n - 1, max(1, int(3 * perplexity)))
         else:
             k = check_integer(n_neighbors, "n_neighbors", low=1, high=n - 1)
+    check_memory(BYTES_PER_NEIGHBOR * n * k,
+                 f"affinities of {n:,} points with {k} neighbours each")
+
+    if knn is None:
         searched = resolve_method(method, data.shape)
         with _stage(verbose, f"nearest neighbours ({searched}, {metric}, k={k}, n={n})"):
             indices, distances = search(data, k, searched, metric, threads, random_state,
                                         owns_data=not shares_memory(data, X))
         del data
 
-    k = indices.shape[1]
     if perplexity > k:
         raise ValueError(f"perplexity={perplexity:g} exceeds n_neighbors={k}; use at least "
                          f"{int(np.ceil(perplexity))} neighbours or a smaller perplexity")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import check_choice, check_data, check_integer, resolve_n_jobs
+from ._validation import check_choice, check_data, check_integer, check_memory, resolve_n_jobs
 
 METRICS = ("euclidean", "cosine")
 METHODS = ("auto", "exact", "approx")
+# Memory beyond the data per point and neighbour: the n x k result (16 bytes)
+# and, in the approximate search, n x 2k candidates with their distances (32).
+BYTES_PER_NEIGHBOR = 48
 # The approximate search ranks candidates in a PCA projection to this many
 # dimensions ...
 PROJECTED_DIMENSIONS = 64
@@ -84,6 +87,9 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
     threads = resolve_n_jobs(n_jobs)
+    n_samples = data.shape[0]
+    check_memory(BYTES_PER_NEIGHBOR * n_samples * k,
+                 f"the neighbours of {n_samples:,} points, {k} each")
     return search(data, k, method, metric, threads, random_state,
                   owns_data=not shares_memory(data, X))
 
