@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import MNIST, THREADS  # noqa: E402
+from peak_rss import memory_status_mb  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAIN_ROWS = 60_000
@@ -61,14 +62,6 @@ def fit_parametric_umap(X):
 
 SYSTEMS = {"tsne_native": fit_tsne_native, "opentsne": fit_opentsne,
            "parametric_umap": fit_parametric_umap}
-
-
-def peak_rss_mb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not found in /proc/self/status")
 
 
 def knn_accuracy(train_embedding, train_labels, test_embedding, test_labels, k=10):
@@ -112,7 +105,7 @@ def main():
     start = time.perf_counter()
     test_embedding = np.asarray(transform(X_test))
     transform_seconds = time.perf_counter() - start
-    peak = peak_rss_mb()
+    peak = memory_status_mb("VmHWM")
 
     result = {
         "system": args.system,

@@ -272,27 +272,21 @@ def test_overwrite_replaces_an_earlier_log(files, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["log"]
 
 
-def test_interrupted_export_leaves_no_log(files, tmp_path, capsys, monkeypatch):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+@pytest.mark.parametrize("failure, code, message", [
+    (KeyboardInterrupt(), 130, "tsne-native: interrupted; no log directory was written"),
+    (OSError(errno.ENOSPC, "No space left on device"), 2,
+     "tsne-native: error: [Errno 28] No space left on device"),
+], ids=["interrupted", "disk-full"])
+def test_failed_export_leaves_no_log(files, tmp_path, capsys, monkeypatch, failure, code,
+                                     message):
+    def fail(*args, **kwargs):
+        raise failure
 
-    monkeypatch.setattr(projector, "write_plot", interrupted)
-    code, _, stderr = run_command(capsys, files / "train.npy", "--out", tmp_path / "log", *TINY,
-                                  "--quiet")
-    assert code == 130
-    assert stderr == ["tsne-native: interrupted; no log directory was written"]
-    assert os.listdir(tmp_path) == []
-
-
-def test_full_disk_during_export_leaves_no_log(files, tmp_path, capsys, monkeypatch):
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(projector, "write_plot", disk_full)
-    code, _, stderr = run_command(capsys, files / "train.npy", "--out", tmp_path / "log", *TINY,
-                                  "--quiet")
-    assert code == 2
-    assert stderr == ["tsne-native: error: [Errno 28] No space left on device"]
+    monkeypatch.setattr(projector, "write_plot", fail)
+    code_returned, _, stderr = run_command(capsys, files / "train.npy", "--out",
+                                           tmp_path / "log", *TINY, "--quiet")
+    assert code_returned == code
+    assert stderr == [message]
     assert os.listdir(tmp_path) == []
 
 
