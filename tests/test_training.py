@@ -76,3 +76,30 @@ def test_student_t_kernel_with_other_degrees_of_freedom(small_problem):
                                -0.75 * np.log1p(squared / 0.5), rtol=1e-6)
     np.testing.assert_allclose(sampler.log_kernel(tf.constant(squared)).numpy(),
                                -np.log1p(squared), rtol=1e-6)
+
+
+def test_an_interrupt_swallowed_inside_tensorflow_still_stops_training(monkeypatch):
+    """TensorFlow's C++ drops a KeyboardInterrupt raised in Python code it calls
+    (seen: a ``__len__`` while it makes the dataset iterator); training must stop anyway."""
+    import os
+    import signal
+
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    swallowed = []
+
+    def interrupted_and_swallowed(self, epoch, logs=None):
+        if epoch == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                swallowed.append(epoch)
+
+    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", interrupted_and_swallowed,
+                        raising=False)
+    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=50, batch_size=64,
+                                       random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    assert swallowed == [1]
+    # Handlers are restored: the test process's own Ctrl-C handling is unchanged.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

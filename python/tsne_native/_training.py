@@ -17,8 +17,11 @@ an estimate of KL(P || Q) up to constants; the reported loss adds them back.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import weakref
+from contextlib import contextmanager
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -234,6 +237,50 @@ class EarlyExaggeration(keras.callbacks.Callback):
         self.variable.assign(self.factor if epoch < self.epochs else 1.0)
 
 
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` at the end of the batch during which a signal arrived.
+
+    The handlers of SIGINT and SIGTERM raise it wherever the main thread is,
+    and TensorFlow's C++ swallows an exception raised in Python code it calls
+    (a ``__len__`` while it makes the dataset's iterator), after which training
+    would go on; ``received`` (set by :func:`signals_recorded`) is acted on here.
+    """
+
+    def __init__(self, received):
+        super().__init__()
+        self.received = received
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received.is_set():
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def signals_recorded(received):
+    """Set the event ``received`` on SIGINT or SIGTERM, then run their handlers.
+
+    Signals with the default or an ignoring handler are left alone, as is
+    everything outside the main thread (the only one that gets signals).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}
+
+    def record_then_handle(signum, frame):
+        received.set()
+        previous[signum](signum, frame)
+
+    for signum in previous:
+        signal.signal(signum, record_then_handle)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def train(encoder, data, P, *, batch_size, n_epochs, learning_rate, dof, early_exaggeration,
           early_exaggeration_epochs, seed, strategy, log_dir, verbose):
     """Train ``encoder`` in place on the joint probabilities ``P``.
@@ -281,12 +328,16 @@ def train(encoder, data, P, *, batch_size, n_epochs, learning_rate, dof, early_e
                         jit_compile=on_gpu)
     # One element per replica and step: the step number seeding that replica's edges.
     steps = tf.data.Dataset.range(n_epochs * steps_per_epoch * replicas).batch(replicas)
+    signal_received = threading.Event()
     callbacks = [EarlyExaggeration(sampler.exaggeration, early_exaggeration,
-                                   early_exaggeration_epochs)]
+                                   early_exaggeration_epochs),
+                 StopOnSignal(signal_received)]
     if log_dir is not None:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False))
-    history = sampler.fit(steps, epochs=n_epochs, steps_per_epoch=steps_per_epoch,
-                          shuffle=False, callbacks=callbacks, verbose=_keras_verbosity(verbose))
+    with signals_recorded(signal_received):
+        history = sampler.fit(steps, epochs=n_epochs, steps_per_epoch=steps_per_epoch,
+                              shuffle=False, callbacks=callbacks,
+                              verbose=_keras_verbosity(verbose))
     return np.asarray(history.history["loss"], dtype=np.float64), n_epochs * steps_per_epoch
 
 
