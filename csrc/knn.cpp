@@ -144,35 +144,31 @@ void write_nearest(std::vector<std::pair<double, std::int64_t>>& ranked, std::in
 }
 
 // Offers reference rows first_ref .. first_ref + refs - 1 to query row `self`'s
-// candidates, given their dot products with the query.  Keys are computed a
-// chunk at a time in vector registers, and a chunk is looked at one by one only
-// when it holds a key below the threshold: after the first blocks few do.
+// candidates, given their dot products with the query.  Keys are computed and
+// compared with the threshold a chunk at a time in vector registers; only the
+// keys below it are then looked at one by one (the threshold only drops, so
+// the others could not be taken).
 template <class T>
 TSNE_VECTOR_CLONES void offer_block_row(const T* dots, const T* offset, const T* scale,
                                         std::int64_t refs, std::int64_t first_ref,
                                         std::int64_t self, Candidates<T>& best) {
     constexpr std::int64_t kChunk = 16;
     T keys[kChunk];
-    auto offer = [&](std::int64_t start, std::int64_t count) {
+    for (std::int64_t start = 0; start < refs; start += kChunk) {
+        const std::int64_t count = std::min(kChunk, refs - start);
         for (std::int64_t c = 0; c < count; ++c) {
-            const std::int64_t id = first_ref + start + c;
-            if (keys[c] < best.threshold() && id != self) best.offer(keys[c], id);
-        }
-    };
-    std::int64_t start = 0;
-    for (; start + kChunk <= refs; start += kChunk) {
-        for (std::int64_t c = 0; c < kChunk; ++c) {
             keys[c] = offset[start + c] + scale[start + c] * dots[start + c];
         }
         const T threshold = best.threshold();
-        int below = 0;
-        for (std::int64_t c = 0; c < kChunk; ++c) below |= keys[c] < threshold ? 1 : 0;
-        if (below) offer(start, kChunk);
+        unsigned below = 0;
+        for (std::int64_t c = 0; c < count; ++c) below |= unsigned(keys[c] < threshold) << c;
+        while (below != 0) {
+            const int c = __builtin_ctz(below);
+            below &= below - 1;
+            const std::int64_t id = first_ref + start + c;
+            if (keys[c] < best.threshold() && id != self) best.offer(keys[c], id);
+        }
     }
-    for (std::int64_t c = 0; start + c < refs; ++c) {
-        keys[c] = offset[start + c] + scale[start + c] * dots[start + c];
-    }
-    offer(start, refs - start);
 }
 
 // Per-thread scratch space for one query block.
@@ -272,6 +268,14 @@ std::vector<std::int64_t> breadth_first_order(const std::int64_t* candidates, st
     return order;
 }
 
+// Asks for a row's cache lines ahead of use: re-ranking jumps between
+// scattered rows, and the hardware prefetcher only follows a row once begun.
+template <class T>
+void prefetch_row(const T* row, std::int64_t d) {
+    constexpr std::int64_t kLine = 64 / sizeof(T);
+    for (std::int64_t c = 0; c < d; c += kLine) __builtin_prefetch(row + c);
+}
+
 template <class T>
 void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std::int64_t c,
                 std::int64_t k, Metric metric, const std::vector<double>& norms, std::int64_t i,
@@ -280,6 +284,7 @@ void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std:
     ranked.clear();
     for (std::int64_t col = 0; col < c; ++col) {
         const std::int64_t j = candidates[i * c + col];
+        if (col + 2 < c) prefetch_row(x + candidates[i * c + col + 2] * d, d);
         if (j == i) continue;
         ranked.emplace_back(exact_distance(x + i * d, x + j * d, d, metric, norms[i], norms[j]),
                             j);
@@ -293,7 +298,174 @@ void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std:
     write_nearest(ranked, k, indices + i * k, distances + i * k);
 }
 
+// The rows of x grouped by home cluster, as the probed search reads them.
+struct InvertedFile {
+    std::vector<std::int64_t> starts;  // cluster j: sorted rows starts[j] .. starts[j + 1] - 1
+    std::vector<std::int64_t> rows;    // the caller's number of each sorted row
+    std::vector<float> x;              // the rows in that order (n x d)
+};
+
+InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
+                    std::int64_t p, std::int64_t m) {
+    InvertedFile file{std::vector<std::int64_t>(m + 1, 0), std::vector<std::int64_t>(n),
+                      std::vector<float>(n * d)};
+    for (std::int64_t i = 0; i < n; ++i) ++file.starts[probes[i * p] + 1];
+    for (std::int64_t j = 0; j < m; ++j) file.starts[j + 1] += file.starts[j];
+    std::vector<std::int64_t> next(file.starts.begin(), file.starts.end() - 1);
+    for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t position = next[probes[i * p]]++;
+        file.rows[position] = i;
+        std::copy_n(x + i * d, d, file.x.data() + position * d);
+    }
+    return file;
+}
+
+// The work of one query block: the clusters its rows probe (ascending), and
+// for each the block's rows that probe it, as offsets into the block:
+// rows[starts[u] .. starts[u + 1]) probe clusters[u].
+struct ProbeLists {
+    std::vector<std::int64_t> clusters;
+    std::vector<std::int64_t> starts;
+    std::vector<std::int64_t> rows;
+    std::vector<std::int64_t> counts;  // per cluster of the file; all zero between blocks
+};
+
+void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* block_rows,
+                 std::int64_t block_size, ProbeLists& lists) {
+    lists.clusters.clear();
+    for (std::int64_t r = 0; r < block_size; ++r) {
+        for (std::int64_t col = 0; col < p; ++col) {
+            const std::int64_t j = probes[block_rows[r] * p + col];
+            if (lists.counts[j]++ == 0) lists.clusters.push_back(j);
+        }
+    }
+    // Clusters probed by more of the block's rows first: those near its home,
+    // whose rows lower the candidates' thresholds soonest, so that fewer of
+    // the later keys are offered.
+    std::sort(lists.clusters.begin(), lists.clusters.end(),
+              [&](std::int64_t a, std::int64_t b) {
+                  return lists.counts[a] > lists.counts[b] ||
+                         (lists.counts[a] == lists.counts[b] && a < b);
+              });
+    lists.starts.assign(1, 0);
+    for (const std::int64_t j : lists.clusters) {
+        lists.starts.push_back(lists.starts.back() + lists.counts[j]);
+        lists.counts[j] = lists.starts[lists.starts.size() - 2];  // next free slot of j
+    }
+    lists.rows.resize(lists.starts.back());
+    for (std::int64_t r = 0; r < block_size; ++r) {
+        for (std::int64_t col = 0; col < p; ++col) {
+            lists.rows[lists.counts[probes[block_rows[r] * p + col]]++] = r;
+        }
+    }
+    for (const std::int64_t j : lists.clusters) lists.counts[j] = 0;
+}
+
+// Per-thread scratch space of the probed search.
+struct ProbeScratch {
+    ProbeLists lists;
+    std::vector<float> queries;   // the rows probing one cluster, gathered
+    std::vector<float> products;  // kQueryBlock x kReferenceBlock
+    std::vector<Candidates<float>::Entry> entries;
+};
+
+// Searches sorted rows first_row .. first_row + block_size - 1 (of one home cluster).
+void search_probed_block(const InvertedFile& file, std::int64_t d, const std::int64_t* probes,
+                         std::int64_t p, std::int64_t c, const RankingTerms<float>& terms,
+                         std::int64_t first_row, std::int64_t block_size, ProbeScratch& scratch,
+                         ParallelGuard& guard, std::int64_t* candidates) {
+    std::vector<Candidates<float>> best;
+    best.reserve(block_size);
+    for (std::int64_t r = 0; r < block_size; ++r) {
+        best.emplace_back(scratch.entries.data() + 2 * r * c, c);
+    }
+    ProbeLists& lists = scratch.lists;
+    list_probes(probes, p, file.rows.data() + first_row, block_size, lists);
+    for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
+        if (guard.checkpoint()) return;
+        const std::int64_t* rows = lists.rows.data() + lists.starts[u];
+        const std::int64_t count = lists.starts[u + 1] - lists.starts[u];
+        for (std::int64_t q = 0; q < count; ++q) {
+            std::copy_n(file.x.data() + (first_row + rows[q]) * d, d,
+                        scratch.queries.data() + q * d);
+        }
+        const std::int64_t cluster_end = file.starts[lists.clusters[u] + 1];
+        for (std::int64_t first_ref = file.starts[lists.clusters[u]]; first_ref < cluster_end;
+             first_ref += kReferenceBlock) {
+            const std::int64_t refs = std::min(kReferenceBlock, cluster_end - first_ref);
+            gemm_abt(scratch.queries.data(), file.x.data() + first_ref * d,
+                     scratch.products.data(), count, refs, d, kReferenceBlock);
+            for (std::int64_t q = 0; q < count; ++q) {
+                offer_block_row(scratch.products.data() + q * kReferenceBlock,
+                                terms.offset.data() + first_ref, terms.scale.data() + first_ref,
+                                refs, first_ref, first_row + rows[q], best[rows[q]]);
+            }
+        }
+    }
+    for (std::int64_t r = 0; r < block_size; ++r) {
+        const auto [entries, count] = best[r].best();
+        std::int64_t* out = candidates + file.rows[first_row + r] * c;
+        for (std::int64_t col = 0; col < c; ++col) {
+            out[col] = col < count ? file.rows[entries[col].id] : -1;
+        }
+    }
+}
+
+void check_probes(const std::int64_t* probes, std::int64_t n, std::int64_t p, std::int64_t m) {
+    if (m < 1 || p < 1) throw std::invalid_argument("need at least one cluster and one probe");
+    for (std::int64_t i = 0; i < n * p; ++i) {
+        if (probes[i] < 0 || probes[i] >= m) {
+            throw std::invalid_argument("probe " + std::to_string(probes[i]) + " of row " +
+                                        std::to_string(i / p) + " is not a cluster number");
+        }
+    }
+}
+
 }  // namespace
+
+void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
+                std::int64_t p, std::int64_t m, std::int64_t c, std::int64_t* candidates,
+                const RunOptions& options) {
+    check_sizes(n, d, c);
+    check_probes(probes, n, p, m);
+    if (d > std::numeric_limits<int>::max()) {
+        throw std::invalid_argument("data too large for 32-bit BLAS dimensions");
+    }
+    const int n_threads = std::max(1, options.n_threads);
+    const InvertedFile file = invert(x, n, d, probes, p, m);
+    const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
+                                                    n_threads);
+    // Query blocks: the rows of each home cluster, kQueryBlock at a time.
+    std::vector<std::pair<std::int64_t, std::int64_t>> blocks;  // first sorted row, rows
+    for (std::int64_t j = 0; j < m; ++j) {
+        for (std::int64_t first = file.starts[j]; first < file.starts[j + 1];
+             first += kQueryBlock) {
+            blocks.emplace_back(first, std::min(kQueryBlock, file.starts[j + 1] - first));
+        }
+    }
+    const std::int64_t n_blocks = static_cast<std::int64_t>(blocks.size());
+    SingleThreadedBlas single_threaded_blas;
+    ParallelGuard guard(options);
+
+#pragma omp parallel num_threads(n_threads)
+    {
+        ProbeScratch scratch;
+        guard.run([&] {
+            scratch.lists.counts.assign(m, 0);
+            scratch.queries.resize(kQueryBlock * d);
+            scratch.products.resize(kQueryBlock * kReferenceBlock);
+            scratch.entries.resize(2 * kQueryBlock * c);
+        });
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            guard.run([&] {
+                search_probed_block(file, d, probes, p, c, terms, blocks[b].first,
+                                    blocks[b].second, scratch, guard, candidates);
+            });
+        }
+    }
+    guard.rethrow();
+}
 
 template <class T>
 void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* candidates,

@@ -65,6 +65,22 @@ py::tuple rerank_knn(const InArray<T>& x, const InArray<std::int64_t>& candidate
     return py::make_tuple(indices, distances);
 }
 
+py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
+                                     const InArray<std::int64_t>& probes, std::int64_t m,
+                                     std::int64_t c, int n_threads) {
+    if (x.ndim() != 2 || probes.ndim() != 2 || probes.shape(0) != x.shape(0)) {
+        throw std::invalid_argument("X and probes must be 2-D with the same number of rows");
+    }
+    const std::int64_t n = x.shape(0);
+    py::array_t<std::int64_t> candidates({n, c});
+    {
+        py::gil_scoped_release nogil;
+        tsne::probed_knn(x.data(), n, x.shape(1), probes.data(), probes.shape(1), m, c,
+                         candidates.mutable_data(), run_options(n_threads));
+    }
+    return candidates;
+}
+
 py::tuple calibrate(const InArray<double>& distances, double perplexity, double tolerance,
                     int max_iterations, int n_threads) {
     if (distances.ndim() != 2) throw std::invalid_argument("distances must be 2-D");
@@ -123,6 +139,8 @@ PYBIND11_MODULE(_core, m) {
           py::arg("metric"), py::arg("n_threads"));
     m.def("rerank_knn", &rerank_knn<double>, py::arg("x"), py::arg("candidates"), py::arg("k"),
           py::arg("metric"), py::arg("n_threads"));
+    m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("probes"), py::arg("m"),
+          py::arg("c"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),
           py::arg("tolerance"), py::arg("max_iterations"), py::arg("n_threads"));
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),

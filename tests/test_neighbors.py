@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import brute_force_neighbors
-from tsne_native import _validation, nearest_neighbors
+from tsne_native import _core, _validation, nearest_neighbors
+from tsne_native import neighbors as neighbors_module
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -145,13 +146,37 @@ def _distances_to(X, indices, metric):
     return np.linalg.norm(X[:, None, :] - X[indices], axis=2)
 
 
+@pytest.fixture
+def inverted_file_on_small_data(monkeypatch):
+    """Clusters small enough for the inverted file to be tried on 2,000 rows.
+
+    Yields the list of (clusters, probes) of each probed search run.
+    """
+    runs = []
+    probed_knn = _core.probed_knn
+
+    def recorded(x, probes, m, c, n_threads):
+        runs.append((m, probes.shape[1]))
+        return probed_knn(x, probes, m, c, n_threads)
+
+    monkeypatch.setattr(neighbors_module, "CLUSTER_ROWS", 16)
+    monkeypatch.setattr(neighbors_module, "FIRST_PROBES", 24)
+    monkeypatch.setattr(neighbors_module._core, "probed_knn", recorded)
+    yield runs
+
+
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
 @pytest.mark.parametrize("make", [_gaussian_mixture, _curved_manifold, _many_duplicates])
-def test_approx_recall_against_exact(make, metric):
+@pytest.mark.parametrize("candidates_from", ["projection", "inverted file"])
+def test_approx_recall_against_exact(make, metric, candidates_from, request):
+    if candidates_from == "inverted file":
+        runs = request.getfixturevalue("inverted_file_on_small_data")
     X = make(np.random.default_rng(3)).astype(np.float32)
     indices, distances = nearest_neighbors(X, 90, method="approx", metric=metric,
                                            random_state=0)
     assert _tie_aware_recall(X, indices, 90, metric) >= 0.99
+    if candidates_from == "inverted file":
+        assert len(runs) == 1 and runs[0][1] < runs[0][0] / 2  # under half the clusters probed
     # The distances reported are the exact ones, nearest first, self excluded.
     np.testing.assert_allclose(distances, _distances_to(X, indices, metric), rtol=1e-5,
                                atol=1e-6)
@@ -165,6 +190,53 @@ def test_approx_is_deterministic_for_any_thread_count():
     two = nearest_neighbors(X, 30, method="approx", n_jobs=2, random_state=5)
     np.testing.assert_array_equal(one[0], two[0])
     assert one[1].tobytes() == two[1].tobytes()
+
+
+def test_inverted_file_is_deterministic_for_any_thread_count(inverted_file_on_small_data):
+    X = _curved_manifold(np.random.default_rng(4))
+    one = nearest_neighbors(X, 30, method="approx", n_jobs=1, random_state=5)
+    two = nearest_neighbors(X, 30, method="approx", n_jobs=2, random_state=5)
+    assert len(inverted_file_on_small_data) == 2
+    np.testing.assert_array_equal(one[0], two[0])
+    assert one[1].tobytes() == two[1].tobytes()
+
+
+def _probed_brute_force(x, probes, c):
+    """Reference for probed_knn: each row's c nearest among rows whose home it probes."""
+    squared = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
+    allowed = (probes[:, :, None] == probes[None, :, 0]).any(axis=1)
+    np.fill_diagonal(allowed, False)
+    squared[~allowed] = np.inf
+    return np.sort(squared, axis=1)[:, :c], allowed.sum(axis=1)
+
+
+def test_probed_search_matches_brute_force_over_the_probed_clusters():
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    homes = rng.integers(0, 12, size=300)
+    others = np.stack([rng.choice(np.setdiff1d(np.arange(12), [h]), 3, replace=False)
+                       for h in homes])
+    probes = np.column_stack([homes, others]).astype(np.int64)
+    candidates = _core.probed_knn(x, probes, 12, 40, 2)
+    expected, _ = _probed_brute_force(x, probes, 40)
+    found = np.sort(((x[:, None, :] - x[candidates]).astype(np.float64) ** 2).sum(-1), axis=1)
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
+    assert not (candidates == np.arange(300)[:, None]).any()
+    np.testing.assert_array_equal(candidates, _core.probed_knn(x, probes, 12, 40, 1))
+
+
+def test_probed_search_pads_rows_whose_clusters_are_too_small():
+    x = np.arange(10, dtype=np.float32).reshape(5, 2)
+    probes = np.array([[0], [0], [1], [1], [1]], dtype=np.int64)  # clusters of 2 and 3 rows
+    candidates = _core.probed_knn(x, probes, 2, 2, 1)
+    np.testing.assert_array_equal(candidates[:2], [[1, -1], [0, -1]])
+    assert sorted(candidates[2]) == [3, 4]
+
+
+def test_probed_search_rejects_a_probe_outside_the_clusters():
+    x = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="probe 5 of row 1 is not a cluster number"):
+        _core.probed_knn(x, np.array([[0], [5], [0], [1]], dtype=np.int64), 2, 1, 1)
 
 
 def test_approx_with_few_features_is_the_exact_search(blobs):

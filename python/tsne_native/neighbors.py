@@ -19,10 +19,19 @@ PROJECTED_DIMENSIONS = 64
 CANDIDATES_PER_NEIGHBOR = 2
 # ... from a projection fitted to at most this many rows.
 PCA_SAMPLE_ROWS = 10_000
-# A projection is used once re-ranking its candidates finds this share of the
-# true neighbours of RECALL_CHECK_ROWS sampled points; else it is made wider.
+# A search is used once re-ranking its candidates finds this share of the true
+# neighbours of RECALL_CHECK_ROWS sampled points; else it is made wider.
 TARGET_RECALL = 0.99
 RECALL_CHECK_ROWS = 500
+# Candidates in the projection come from an inverted file once it has more
+# than 2 * FIRST_PROBES clusters of about CLUSTER_ROWS rows each: every row
+# searches the clusters of its FIRST_PROBES nearest centroids, or twice as
+# many while the sample's recall is short of TARGET_RECALL.
+CLUSTER_ROWS = 128
+FIRST_PROBES = 64
+# Centroids: Lloyd's k-means, this many iterations on this many sampled rows per cluster.
+KMEANS_ITERATIONS = 10
+KMEANS_ROWS_PER_CLUSTER = 32
 # method="auto" searches approximately from this many rows on (and when the
 # projection shrinks the data at least twofold); exactly below.
 AUTO_APPROX_MIN_SAMPLES = 20_000
@@ -128,16 +137,17 @@ def exact_search(data, k, metric, threads, *, owns_data):
 
 
 def approximate_search(data, k, metric, threads, random_state):
-    """Candidates by an exact search in a PCA projection, re-ranked in the full dimension.
+    """Candidates by a search in a PCA projection, re-ranked in the full dimension.
 
     Projected distances never exceed the true ones and differ from them only
     by the discarded components, which carry little of the spread of
     structured data (images, embeddings): the true neighbours are then almost
-    always among the ``2 k`` nearest projections.  Where they are not (noise
-    spread over many dimensions), a sample of points shows it: the projection
-    doubles its dimension until the sample's recall reaches ``TARGET_RECALL``,
-    and the search is exact when no projection at most half as wide as the
-    data does.
+    always among the ``2 k`` nearest projections.  On large data those are
+    sought only in the clusters of each point's nearest centroids
+    (``_projected_candidates``).  A sample of points shows what each search
+    would lose: the clusters probed double in number, and then the projection
+    its dimension, until the sample's recall reaches ``TARGET_RECALL``; the
+    search is exact when no projection at most half as wide as the data does.
     """
     n_samples, n_features = data.shape
     rng = np.random.default_rng(random_state)
@@ -146,27 +156,114 @@ def approximate_search(data, k, metric, threads, random_state):
     inverse_norms = 1.0 / _row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
     reach = _neighbor_reach(data, queries, k, inverse_norms)
+
+    def good_enough(sampled):
+        recall = _sampled_recall(data, queries, sampled, reach, k, inverse_norms)
+        return recall >= TARGET_RECALL
+
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
         center, axes = _principal_axes(data, dimensions, inverse_norms, rng)
         projected = _project(data, center, axes, inverse_norms)
-        sampled = _nearest_rows(projected, queries, candidates)
-        if _sampled_recall(data, queries, sampled, reach, k, inverse_norms) >= TARGET_RECALL:
-            # Only the indices: their projected distances are not needed (and not kept).
-            candidate_indices = exact_search(projected, candidates, "euclidean", threads,
-                                             owns_data=True)[0]
-            del projected
+        candidate_indices = _projected_candidates(projected, candidates, queries, good_enough,
+                                                  threads, rng)
+        del projected
+        if candidate_indices is not None:
             return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
                                     threads)
         dimensions *= 2
     return exact_search(data, k, metric, threads, owns_data=False)
 
 
-def _nearest_rows(points, queries, count, inverse_norms=None):
+def _projected_candidates(projected, count, queries, good_enough, threads, rng):
+    """The ``count`` nearest rows of every row of the projection, if the sample allows.
+
+    An inverted file (k-means clusters, each row searching those of its
+    nearest centroids) when ``good_enough`` accepts the candidates it gives
+    the sampled ``queries``, else the exact search of the whole projection
+    if it accepts those, else None.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, count), dtype int64, each row in no particular order; or None
+    """
+    probes = FIRST_PROBES
+    if 2 * probes < len(projected) // CLUSTER_ROWS:
+        centroids = _kmeans(projected, len(projected) // CLUSTER_ROWS, rng)
+        while 2 * probes < len(centroids):
+            nearest = _nearest_centroids(projected, centroids, probes)
+            if good_enough(_nearest_rows(projected, queries, count, probes=nearest)):
+                candidates = _core.probed_knn(projected, nearest, len(centroids), count, threads)
+                # Rows whose clusters hold fewer than ``count`` others (heavy
+                # duplicates) are padded with -1: they are searched in full.
+                short = np.flatnonzero(candidates[:, -1] < 0)
+                if short.size:
+                    candidates[short] = _nearest_rows(projected, short, count)
+                return candidates
+            probes *= 2
+    if good_enough(_nearest_rows(projected, queries, count)):
+        # Only the indices: their projected distances are not needed (and not kept).
+        return exact_search(projected, count, "euclidean", threads, owns_data=False)[0]
+    return None
+
+
+def _kmeans(points, n_clusters, rng):
+    """Centroids of ``n_clusters`` k-means clusters of a sample of the rows.
+
+    Lloyd's iterations from sampled rows; clusters that lose all their rows
+    are dropped (duplicates make them).
+
+    Returns
+    -------
+    ndarray of shape (at most n_clusters, n_dimensions), dtype float32
+    """
+    n_samples = len(points)
+    rows = rng.choice(n_samples, min(n_samples, KMEANS_ROWS_PER_CLUSTER * n_clusters),
+                      replace=False)
+    sample = points[np.sort(rows)]
+    centroids = sample[rng.choice(len(sample), n_clusters, replace=False)]
+    for _ in range(KMEANS_ITERATIONS):
+        labels = _nearest_centroids(sample, centroids, 1)[:, 0]
+        order = np.argsort(labels, kind="stable")
+        counts = np.bincount(labels, minlength=len(centroids))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[counts > 0]
+        sums = np.add.reduceat(sample[order].astype(np.float64), starts, axis=0)
+        centroids = (sums / counts[counts > 0, None]).astype(np.float32)
+    return centroids
+
+
+def _nearest_centroids(points, centroids, count):
+    """The ``count`` nearest centroids of every row, nearest first.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, count), dtype int64
+    """
+    squared_norms = np.einsum("ij,ij->i", centroids, centroids)
+    nearest = np.empty((len(points), count), dtype=np.int64)
+    # Chunks of about 2**20 keys: larger ones leave the cache (5x slower in all).
+    rows_per_chunk = max(1, (1 << 20) // len(centroids))
+    for start in range(0, len(points), rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        keys = squared_norms - 2 * (points[rows] @ centroids.T)  # ||x||^2 left out: same per row
+        if count == 1:
+            nearest[rows, 0] = np.argmin(keys, axis=1)
+            continue
+        closest = (np.argpartition(keys, count - 1, axis=1)[:, :count] if count < len(centroids)
+                   else np.broadcast_to(np.arange(len(centroids)), keys.shape))
+        ranks = np.argsort(np.take_along_axis(keys, closest, axis=1), axis=1, kind="stable")
+        nearest[rows] = np.take_along_axis(closest, ranks, axis=1)
+    return nearest
+
+
+def _nearest_rows(points, queries, count, inverse_norms=None, probes=None):
     """The ``count`` rows of ``points`` nearest to each row in ``queries`` (itself excluded).
 
     A chunked brute-force search for a small sample of queries.  Rows are
-    scaled by ``inverse_norms`` when given.
+    scaled by ``inverse_norms`` when given.  With ``probes`` (n_samples x
+    n_probes cluster numbers, the home cluster first, as ``probed_knn``
+    takes them), a query looks only at rows whose home is one of its probes;
+    when there are fewer than ``count``, other rows fill its result.
 
     Returns
     -------
@@ -176,6 +273,9 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
     dtype = points.dtype
     query_points = _scaled(points[queries], queries, inverse_norms).astype(dtype)
     query_norms = np.einsum("ij,ij->i", query_points, query_points)
+    if probes is not None:
+        probing = np.zeros((len(queries), probes.max() + 1), dtype=bool)
+        probing[np.arange(len(queries))[:, None], probes[queries]] = True
     best_ids = np.empty((len(queries), 0), dtype=np.int64)
     best_keys = np.empty((len(queries), 0), dtype=dtype)
     start = 0
@@ -186,7 +286,10 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
             chunk = (chunk * inverse_norms[rows, None]).astype(dtype)
         keys = np.einsum("ij,ij->i", chunk, chunk)[None, :] - 2.0 * (query_points @ chunk.T)
         keys[rows[None, :] == queries[:, None]] = np.inf
-        keys = np.hstack([best_keys, keys + query_norms[:, None]])
+        keys += query_norms[:, None]
+        if probes is not None:  # after every finite key: others rank behind them
+            keys[~probing[:, probes[rows, 0]]] = np.finfo(dtype).max
+        keys = np.hstack([best_keys, keys])
         ids = np.hstack([best_ids, np.broadcast_to(rows, (len(queries), len(rows)))])
         keep = np.argpartition(keys, count - 1, axis=1)[:, :count]
         best_keys = np.take_along_axis(keys, keep, axis=1)
@@ -198,8 +301,7 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
 def _neighbor_reach(data, queries, k, inverse_norms):
     """Exact distance from each query to its k-th nearest other row: (len(queries),) float64."""
     neighbors = _nearest_rows(data, queries, k, inverse_norms)
-    return np.array([_exact_distances(data, i, row, inverse_norms).max()
-                     for i, row in zip(queries, neighbors)])
+    return _exact_distances(data, queries, neighbors, inverse_norms).max(axis=1)
 
 
 def _sampled_recall(data, queries, candidates, reach, k, inverse_norms):
@@ -208,16 +310,27 @@ def _sampled_recall(data, queries, candidates, reach, k, inverse_norms):
     Tie-aware: a candidate counts when it is no farther than the k-th true
     neighbour, so duplicates and equal distances do not lower the recall.
     """
-    found = [min(k, np.count_nonzero(_exact_distances(data, i, row, inverse_norms)
-                                     <= limit * (1 + 1e-9) + 1e-12))
-             for i, row, limit in zip(queries, candidates, reach)]
-    return np.sum(found) / (k * len(queries))
+    distances = _exact_distances(data, queries, candidates, inverse_norms)
+    within = distances <= reach[:, None] * (1 + 1e-9) + 1e-12
+    return np.minimum(k, np.count_nonzero(within, axis=1)).sum() / (k * len(queries))
 
 
-def _exact_distances(data, row, others, inverse_norms):
-    """Euclidean distances (float64) from row ``row`` to rows ``others``, all scaled."""
-    point = _scaled(data[row:row + 1], np.array([row]), inverse_norms)
-    return np.linalg.norm(_scaled(data[others], others, inverse_norms) - point, axis=1)
+def _exact_distances(data, queries, others, inverse_norms):
+    """Euclidean distances (float64) from rows ``queries`` to rows ``others``, all scaled.
+
+    ``others`` is (len(queries), m); returns the (len(queries), m) distances.
+    """
+    distances = np.empty(others.shape)
+    # Chunks of queries bound the gathered (queries x m x n_features) rows.
+    step = max(1, (1 << 21) // (others.shape[1] * data.shape[1]))
+    for start in range(0, len(queries), step):
+        rows = slice(start, start + step)
+        points = _scaled(data[queries[rows]], queries[rows], inverse_norms)
+        gathered = others[rows]
+        neighbors = _scaled(data[gathered.ravel()], gathered.ravel(), inverse_norms)
+        differences = neighbors.reshape(*gathered.shape, -1) - points[:, None, :]
+        distances[rows] = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
+    return distances
 
 
 def _scaled(rows, row_numbers, inverse_norms):
@@ -279,13 +392,12 @@ def _project(data, center, axes, inverse_norms):
     -------
     ndarray of shape (n_samples, n_axes), dtype float32
     """
-    largest = max(float(np.abs(chunk).max())
-                  for _, chunk in _projected_chunks(data, center, axes, inverse_norms))
-    exponent = np.frexp(largest)[1] if largest > 0 else 0
-    projected = np.empty((data.shape[0], axes.shape[1]), dtype=np.float32)
+    projected = np.empty((data.shape[0], axes.shape[1]))
     for rows, chunk in _projected_chunks(data, center, axes, inverse_norms):
-        projected[rows] = np.ldexp(chunk, -exponent)
-    return projected
+        projected[rows] = chunk
+    largest = float(np.abs(projected).max())
+    exponent = np.frexp(largest)[1] if largest > 0 else 0
+    return np.ldexp(projected, -exponent).astype(np.float32)
 
 
 def _projected_chunks(data, center, axes, inverse_norms):
