@@ -52,14 +52,17 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     method : {"exact", "approx", "auto"}
         ``"exact"``: blocked all-pairs search (GEMM-shaped distance blocks with
         a running top-k per row, final distances recomputed exactly).
-        ``"approx"``: the same search in a PCA projection of the data to 64
-        dimensions finds ``2 k`` candidates per point, which are re-ranked by
-        their exact distance in the full dimension (the returned distances are
-        exact; a true neighbour can be missed, typically under 1%).  The
-        projection is first checked on 500 sampled points and widened while
-        they would lose more than 1% of their neighbours.  With 128 features
-        or fewer, or where only a projection wider than half the features
-        would do, the search is exact.
+        ``"approx"``: ``2 k`` candidates per point from a PCA projection of
+        the data to 64 dimensions, re-ranked by their exact distance in the
+        full dimension (the returned distances are exact; a true neighbour can
+        be missed, typically under 1%).  From 16,512 rows on, each point
+        searches only the k-means clusters (of about 128 rows) of its 64
+        nearest centroids in the projection; below, the whole projection.
+        Each choice is first checked on 500 sampled points and widened (twice
+        the clusters, then the whole projection, then twice its dimension)
+        while they would lose more than 1% of their neighbours.  With 128
+        features or fewer, or where only a projection wider than half the
+        features would do, the search is exact.
         ``"auto"``: ``"approx"`` from 20,000 rows and 129 features on,
         ``"exact"`` otherwise.
     metric : {"euclidean", "cosine"}
@@ -69,8 +72,9 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but
         one; never more threads than cores.  The result does not depend on it.
     random_state : int, numpy.random.Generator or None
-        Seeds the rows the approximate method fits its projection to (the
-        exact method is deterministic).
+        Seeds the approximate method's samples (the rows its projection and
+        clusters are fitted to, the points checked); the exact method is
+        deterministic.
 
     Returns
     -------
