@@ -320,22 +320,29 @@ InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::i
     return file;
 }
 
-// The work of one query block: the clusters its rows probe (ascending), and
-// for each the block's rows that probe it, as offsets into the block:
-// rows[starts[u] .. starts[u + 1]) probe clusters[u].
+// The work of one query block: the clusters its rows probe, and for each the
+// block's rows that probe it, as offsets into the block: rows[starts[u] ..
+// starts[u + 1]) probe clusters[u].
 struct ProbeLists {
     std::vector<std::int64_t> clusters;
     std::vector<std::int64_t> starts;
     std::vector<std::int64_t> rows;
-    std::vector<std::int64_t> counts;  // per cluster of the file; all zero between blocks
+    std::vector<std::int64_t> counts;      // per cluster of the file; all zero between blocks
+    std::vector<std::int64_t> last_row;    // per cluster: the last row that listed it
+    std::vector<std::int64_t> distinct;    // the block's probes, repeats within a row as -1
 };
 
 void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* block_rows,
                  std::int64_t block_size, ProbeLists& lists) {
     lists.clusters.clear();
+    lists.distinct.resize(block_size * p);
     for (std::int64_t r = 0; r < block_size; ++r) {
         for (std::int64_t col = 0; col < p; ++col) {
             const std::int64_t j = probes[block_rows[r] * p + col];
+            const bool repeat = lists.last_row[j] == block_rows[r];
+            lists.distinct[r * p + col] = repeat ? -1 : j;
+            if (repeat) continue;
+            lists.last_row[j] = block_rows[r];
             if (lists.counts[j]++ == 0) lists.clusters.push_back(j);
         }
     }
@@ -355,7 +362,8 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
     lists.rows.resize(lists.starts.back());
     for (std::int64_t r = 0; r < block_size; ++r) {
         for (std::int64_t col = 0; col < p; ++col) {
-            lists.rows[lists.counts[probes[block_rows[r] * p + col]]++] = r;
+            const std::int64_t j = lists.distinct[r * p + col];
+            if (j >= 0) lists.rows[lists.counts[j]++] = r;
         }
     }
     for (const std::int64_t j : lists.clusters) lists.counts[j] = 0;
@@ -452,6 +460,7 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
         ProbeScratch scratch;
         guard.run([&] {
             scratch.lists.counts.assign(m, 0);
+            scratch.lists.last_row.assign(m, -1);
             scratch.queries.resize(kQueryBlock * d);
             scratch.products.resize(kQueryBlock * kReferenceBlock);
             scratch.entries.resize(2 * kQueryBlock * c);

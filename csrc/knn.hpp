@@ -47,7 +47,7 @@ void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* 
 // is one of its probes and writes the c nearest of them (Euclidean, the row
 // itself excluded, ties broken by a fixed order) to candidates (n x c,
 // row-major), in no particular order, padded with -1 when those clusters hold
-// fewer than c other rows.
+// fewer than c other rows.  A cluster listed twice by a row is searched once.
 //
 // The rows of a home cluster are searched together: for each cluster any of
 // them probes, the rows probing it are gathered and multiplied with its rows

@@ -448,6 +448,89 @@ void symmetrize_edge_cases() {
                                   std::vector<double>{}.data(), 0, 2, threads(2)));
 }
 
+std::vector<std::int64_t> probed(const std::vector<float>& x, std::int64_t n, std::int64_t d,
+                                 const std::vector<std::int64_t>& probes, std::int64_t p,
+                                 std::int64_t m, std::int64_t c, int n_threads) {
+    std::vector<std::int64_t> candidates(n * c, -7);
+    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, c, candidates.data(),
+                     threads(n_threads));
+    return candidates;
+}
+
+// Whether each row's candidates are the c nearest rows (by squared distance,
+// as a sorted list) among those whose home cluster (first probe) it probes.
+bool matches_probed_brute_force(const std::vector<float>& x, std::int64_t n, std::int64_t d,
+                                const std::vector<std::int64_t>& probes, std::int64_t p,
+                                std::int64_t c, const std::vector<std::int64_t>& candidates) {
+    auto squared = [&](std::int64_t i, std::int64_t j) {
+        const double distance = reference_distance(x, d, i, j, tsne::Metric::euclidean);
+        return distance * distance;
+    };
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<double> allowed, found;
+        for (std::int64_t j = 0; j < n; ++j) {
+            const std::int64_t* row = probes.data() + i * p;
+            if (j != i && std::find(row, row + p, probes[j * p]) != row + p) {
+                allowed.push_back(squared(i, j));
+            }
+        }
+        std::sort(allowed.begin(), allowed.end());
+        allowed.resize(std::min<std::size_t>(allowed.size(), c));
+        for (std::int64_t col = 0; col < c; ++col) {
+            const std::int64_t j = candidates[i * c + col];
+            if (col >= static_cast<std::int64_t>(allowed.size())) {
+                if (j != -1) return false;  // padding
+                continue;
+            }
+            if (j < 0 || j >= n || j == i) return false;
+            found.push_back(squared(i, j));
+        }
+        std::sort(found.begin(), found.end());
+        for (std::size_t col = 0; col < found.size(); ++col) {
+            if (std::abs(found[col] - allowed[col]) > 1e-4 * std::max(1.0, allowed[col])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+void probed_knn_edge_cases() {
+    std::printf("probed_knn\n");
+    const std::int64_t n = 700, d = 5, m = 40, p = 4, c = 25;
+    const std::vector<float> x = random_data<float>(n, d, 13);
+    std::mt19937_64 rng(14);
+    std::vector<std::int64_t> probes(n * p);
+    for (auto& probe : probes) probe = static_cast<std::int64_t>(rng() % m);
+    const std::vector<std::int64_t> found = probed(x, n, d, probes, p, m, c, 1);
+    CHECK(matches_probed_brute_force(x, n, d, probes, p, c, found));
+    CHECK(found == probed(x, n, d, probes, p, m, c, 3));
+    // A cluster listed twice by a row is searched once.
+    std::vector<std::int64_t> repeated = probes;
+    for (std::int64_t i = 0; i < n; ++i) repeated[i * p + 3] = repeated[i * p];
+    CHECK(matches_probed_brute_force(x, n, d, repeated, p, c,
+                                     probed(x, n, d, repeated, p, m, c, 2)));
+    // Empty clusters, and rows whose clusters hold fewer than c others: -1 padding.
+    const std::vector<std::int64_t> sparse_probes{0, 9, 0, 9, 0, 9, 5, 5};
+    const std::vector<float> four = random_data<float>(4, d, 15);
+    const std::vector<std::int64_t> padded = probed(four, 4, d, sparse_probes, 2, 10, 3, 2);
+    CHECK(matches_probed_brute_force(four, 4, d, sparse_probes, 2, 3, padded));
+    CHECK(padded[3 * 3] == -1 && padded[0 * 3 + 2] == -1);
+
+    std::vector<std::int64_t> out(n * c);
+    std::vector<std::int64_t> bad = probes;
+    bad[17] = m;
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::probed_knn(x.data(), n, d, bad.data(), p, m, c, out.data(), threads(2)));
+    bad[17] = -1;
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::probed_knn(x.data(), n, d, bad.data(), p, m, c, out.data(), threads(2)));
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::probed_knn(x.data(), n, d, probes.data(), p, 0, c, out.data(), threads(2)));
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::probed_knn(x.data(), n, d, probes.data(), p, m, n, out.data(), threads(2)));
+}
+
 void thread_count_does_not_matter() {
     std::printf("1 thread vs several: identical bits\n");
     // Large enough for several row blocks (1024 rows) and GEMM blocks.
@@ -527,6 +610,7 @@ int main() {
         knn_edge_cases<float>("float");
         knn_edge_cases<double>("double");
         knn_extreme_values();
+        probed_knn_edge_cases();
         calibrate_edge_cases();
         symmetrize_edge_cases();
         thread_count_does_not_matter();
