@@ -300,119 +300,155 @@ void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std:
 
 // The rows of x grouped by home cluster, as the probed search reads them.
 struct InvertedFile {
-    std::vector<std::int64_t> starts;  // cluster j: sorted rows starts[j] .. starts[j + 1] - 1
-    std::vector<std::int64_t> rows;    // the caller's number of each sorted row
-    std::vector<float> x;              // the rows in that order (n x d)
+    std::vector<std::int64_t> starts;     // cluster j: sorted rows starts[j] .. starts[j + 1] - 1
+    std::vector<std::int64_t> rows;       // the caller's number of each sorted row
+    std::vector<std::int64_t> positions;  // the sorted position of each caller's row
+    std::vector<float> x;                 // the rows in that order (n x d)
 };
 
 InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
                     std::int64_t p, std::int64_t m) {
     InvertedFile file{std::vector<std::int64_t>(m + 1, 0), std::vector<std::int64_t>(n),
-                      std::vector<float>(n * d)};
+                      std::vector<std::int64_t>(n), std::vector<float>(n * d)};
     for (std::int64_t i = 0; i < n; ++i) ++file.starts[probes[i * p] + 1];
     for (std::int64_t j = 0; j < m; ++j) file.starts[j + 1] += file.starts[j];
     std::vector<std::int64_t> next(file.starts.begin(), file.starts.end() - 1);
     for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t position = next[probes[i * p]]++;
         file.rows[position] = i;
+        file.positions[i] = position;
         std::copy_n(x + i * d, d, file.x.data() + position * d);
     }
     return file;
 }
 
-// The work of one query block: the clusters its rows probe, and for each the
-// block's rows that probe it, as offsets into the block: rows[starts[u] ..
-// starts[u + 1]) probe clusters[u].
+// A block of queries searched together: queries[first .. first + size) of
+// one home cluster, as numbers into the caller's list of queries.
+struct QueryBlock {
+    std::int64_t first;
+    std::int64_t size;
+};
+
+// The query numbers grouped by home cluster (`order`), cut into blocks of at
+// most kQueryBlock.
+std::vector<QueryBlock> query_blocks(const std::int64_t* queries, std::int64_t n_queries,
+                                     const std::int64_t* probes, std::int64_t p,
+                                     std::int64_t m, std::vector<std::int64_t>& order) {
+    std::vector<std::int64_t> starts(m + 1, 0);
+    for (std::int64_t t = 0; t < n_queries; ++t) ++starts[probes[queries[t] * p] + 1];
+    for (std::int64_t j = 0; j < m; ++j) starts[j + 1] += starts[j];
+    std::vector<QueryBlock> blocks;
+    for (std::int64_t j = 0; j < m; ++j) {
+        for (std::int64_t first = starts[j]; first < starts[j + 1]; first += kQueryBlock) {
+            blocks.push_back({first, std::min(kQueryBlock, starts[j + 1] - first)});
+        }
+    }
+    order.resize(n_queries);
+    for (std::int64_t t = 0; t < n_queries; ++t) order[starts[probes[queries[t] * p]]++] = t;
+    return blocks;
+}
+
+// The work of one query block: the clusters its queries probe, and for each
+// the block's queries that probe it, as offsets into the block:
+// members[starts[u] .. starts[u + 1]) probe clusters[u].
 struct ProbeLists {
     std::vector<std::int64_t> clusters;
     std::vector<std::int64_t> starts;
-    std::vector<std::int64_t> rows;
-    std::vector<std::int64_t> counts;      // per cluster of the file; all zero between blocks
-    std::vector<std::int64_t> last_row;    // per cluster: the last row that listed it
-    std::vector<std::int64_t> distinct;    // the block's probes, repeats within a row as -1
+    std::vector<std::int64_t> members;
+    std::vector<std::int64_t> counts;       // per cluster of the file; all zero between blocks
+    std::vector<std::int64_t> rank_totals;  // per cluster; all zero between blocks
+    std::vector<std::int64_t> last_query;   // per cluster: the last query that listed it
+    std::vector<std::int64_t> distinct;     // the block's probes, repeats within a row as -1
 };
 
-void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* block_rows,
-                 std::int64_t block_size, ProbeLists& lists) {
+// `rows` and `numbers`: the caller's row and query number of each of the
+// block's `size` queries.
+void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* rows,
+                 const std::int64_t* numbers, std::int64_t size, ProbeLists& lists) {
     lists.clusters.clear();
-    lists.distinct.resize(block_size * p);
-    for (std::int64_t r = 0; r < block_size; ++r) {
+    lists.distinct.resize(size * p);
+    for (std::int64_t r = 0; r < size; ++r) {
         for (std::int64_t col = 0; col < p; ++col) {
-            const std::int64_t j = probes[block_rows[r] * p + col];
-            const bool repeat = lists.last_row[j] == block_rows[r];
+            const std::int64_t j = probes[rows[r] * p + col];
+            const bool repeat = lists.last_query[j] == numbers[r];
             lists.distinct[r * p + col] = repeat ? -1 : j;
             if (repeat) continue;
-            lists.last_row[j] = block_rows[r];
+            lists.last_query[j] = numbers[r];
             if (lists.counts[j]++ == 0) lists.clusters.push_back(j);
+            lists.rank_totals[j] += col - p;
         }
     }
-    // Clusters probed by more of the block's rows first: those near its home,
-    // whose rows lower the candidates' thresholds soonest, so that fewer of
-    // the later keys are offered.
+    // Clusters nearest to the block's rows first (by the sum of their ranks in
+    // the rows' probes, p for a row that does not probe one): their rows lower
+    // the candidates' thresholds soonest, so that fewer later keys are offered.
     std::sort(lists.clusters.begin(), lists.clusters.end(),
               [&](std::int64_t a, std::int64_t b) {
-                  return lists.counts[a] > lists.counts[b] ||
-                         (lists.counts[a] == lists.counts[b] && a < b);
+                  return lists.rank_totals[a] < lists.rank_totals[b] ||
+                         (lists.rank_totals[a] == lists.rank_totals[b] && a < b);
               });
     lists.starts.assign(1, 0);
     for (const std::int64_t j : lists.clusters) {
         lists.starts.push_back(lists.starts.back() + lists.counts[j]);
         lists.counts[j] = lists.starts[lists.starts.size() - 2];  // next free slot of j
     }
-    lists.rows.resize(lists.starts.back());
-    for (std::int64_t r = 0; r < block_size; ++r) {
+    lists.members.resize(lists.starts.back());
+    for (std::int64_t r = 0; r < size; ++r) {
         for (std::int64_t col = 0; col < p; ++col) {
             const std::int64_t j = lists.distinct[r * p + col];
-            if (j >= 0) lists.rows[lists.counts[j]++] = r;
+            if (j >= 0) lists.members[lists.counts[j]++] = r;
         }
     }
-    for (const std::int64_t j : lists.clusters) lists.counts[j] = 0;
+    for (const std::int64_t j : lists.clusters) lists.counts[j] = lists.rank_totals[j] = 0;
 }
 
 // Per-thread scratch space of the probed search.
 struct ProbeScratch {
     ProbeLists lists;
-    std::vector<float> queries;   // the rows probing one cluster, gathered
-    std::vector<float> products;  // kQueryBlock x kReferenceBlock
+    std::vector<std::int64_t> rows, numbers;  // of the block's queries
+    std::vector<float> gathered;              // the queries probing one cluster
+    std::vector<float> products;              // kQueryBlock x kReferenceBlock
     std::vector<Candidates<float>::Entry> entries;
 };
 
-// Searches sorted rows first_row .. first_row + block_size - 1 (of one home cluster).
-void search_probed_block(const InvertedFile& file, std::int64_t d, const std::int64_t* probes,
-                         std::int64_t p, std::int64_t c, const RankingTerms<float>& terms,
-                         std::int64_t first_row, std::int64_t block_size, ProbeScratch& scratch,
-                         ParallelGuard& guard, std::int64_t* candidates) {
+void search_probed_block(const float* x, const InvertedFile& file, std::int64_t d,
+                         const std::int64_t* probes, std::int64_t p, std::int64_t c,
+                         const RankingTerms<float>& terms, const std::int64_t* queries,
+                         const std::int64_t* block_order, std::int64_t size,
+                         ProbeScratch& scratch, ParallelGuard& guard, std::int64_t* candidates) {
+    scratch.rows.resize(size);
+    scratch.numbers.assign(block_order, block_order + size);
     std::vector<Candidates<float>> best;
-    best.reserve(block_size);
-    for (std::int64_t r = 0; r < block_size; ++r) {
+    best.reserve(size);
+    for (std::int64_t r = 0; r < size; ++r) {
+        scratch.rows[r] = queries[block_order[r]];
         best.emplace_back(scratch.entries.data() + 2 * r * c, c);
     }
     ProbeLists& lists = scratch.lists;
-    list_probes(probes, p, file.rows.data() + first_row, block_size, lists);
+    list_probes(probes, p, scratch.rows.data(), scratch.numbers.data(), size, lists);
     for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
         if (guard.checkpoint()) return;
-        const std::int64_t* rows = lists.rows.data() + lists.starts[u];
+        const std::int64_t* members = lists.members.data() + lists.starts[u];
         const std::int64_t count = lists.starts[u + 1] - lists.starts[u];
         for (std::int64_t q = 0; q < count; ++q) {
-            std::copy_n(file.x.data() + (first_row + rows[q]) * d, d,
-                        scratch.queries.data() + q * d);
+            std::copy_n(x + scratch.rows[members[q]] * d, d, scratch.gathered.data() + q * d);
         }
         const std::int64_t cluster_end = file.starts[lists.clusters[u] + 1];
         for (std::int64_t first_ref = file.starts[lists.clusters[u]]; first_ref < cluster_end;
              first_ref += kReferenceBlock) {
             const std::int64_t refs = std::min(kReferenceBlock, cluster_end - first_ref);
-            gemm_abt(scratch.queries.data(), file.x.data() + first_ref * d,
+            gemm_abt(scratch.gathered.data(), file.x.data() + first_ref * d,
                      scratch.products.data(), count, refs, d, kReferenceBlock);
             for (std::int64_t q = 0; q < count; ++q) {
                 offer_block_row(scratch.products.data() + q * kReferenceBlock,
                                 terms.offset.data() + first_ref, terms.scale.data() + first_ref,
-                                refs, first_ref, first_row + rows[q], best[rows[q]]);
+                                refs, first_ref, file.positions[scratch.rows[members[q]]],
+                                best[members[q]]);
             }
         }
     }
-    for (std::int64_t r = 0; r < block_size; ++r) {
+    for (std::int64_t r = 0; r < size; ++r) {
         const auto [entries, count] = best[r].best();
-        std::int64_t* out = candidates + file.rows[first_row + r] * c;
+        std::int64_t* out = candidates + scratch.numbers[r] * c;
         for (std::int64_t col = 0; col < c; ++col) {
             out[col] = col < count ? file.rows[entries[col].id] : -1;
         }
@@ -429,13 +465,24 @@ void check_probes(const std::int64_t* probes, std::int64_t n, std::int64_t p, st
     }
 }
 
+void check_queries(const std::int64_t* queries, std::int64_t n_queries, std::int64_t n) {
+    for (std::int64_t t = 0; t < n_queries; ++t) {
+        if (queries[t] < 0 || queries[t] >= n) {
+            throw std::invalid_argument("query " + std::to_string(queries[t]) +
+                                        " is not a row number");
+        }
+    }
+}
+
 }  // namespace
 
 void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                std::int64_t p, std::int64_t m, std::int64_t c, std::int64_t* candidates,
+                std::int64_t p, std::int64_t m, const std::int64_t* queries,
+                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
                 const RunOptions& options) {
     check_sizes(n, d, c);
     check_probes(probes, n, p, m);
+    check_queries(queries, n_queries, n);
     if (d > std::numeric_limits<int>::max()) {
         throw std::invalid_argument("data too large for 32-bit BLAS dimensions");
     }
@@ -443,14 +490,8 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
     const InvertedFile file = invert(x, n, d, probes, p, m);
     const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
                                                     n_threads);
-    // Query blocks: the rows of each home cluster, kQueryBlock at a time.
-    std::vector<std::pair<std::int64_t, std::int64_t>> blocks;  // first sorted row, rows
-    for (std::int64_t j = 0; j < m; ++j) {
-        for (std::int64_t first = file.starts[j]; first < file.starts[j + 1];
-             first += kQueryBlock) {
-            blocks.emplace_back(first, std::min(kQueryBlock, file.starts[j + 1] - first));
-        }
-    }
+    std::vector<std::int64_t> order;
+    const std::vector<QueryBlock> blocks = query_blocks(queries, n_queries, probes, p, m, order);
     const std::int64_t n_blocks = static_cast<std::int64_t>(blocks.size());
     SingleThreadedBlas single_threaded_blas;
     ParallelGuard guard(options);
@@ -460,16 +501,18 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
         ProbeScratch scratch;
         guard.run([&] {
             scratch.lists.counts.assign(m, 0);
-            scratch.lists.last_row.assign(m, -1);
-            scratch.queries.resize(kQueryBlock * d);
+            scratch.lists.rank_totals.assign(m, 0);
+            scratch.lists.last_query.assign(m, -1);
+            scratch.gathered.resize(kQueryBlock * d);
             scratch.products.resize(kQueryBlock * kReferenceBlock);
             scratch.entries.resize(2 * kQueryBlock * c);
         });
 #pragma omp for schedule(dynamic, 1)
         for (std::int64_t b = 0; b < n_blocks; ++b) {
             guard.run([&] {
-                search_probed_block(file, d, probes, p, c, terms, blocks[b].first,
-                                    blocks[b].second, scratch, guard, candidates);
+                search_probed_block(x, file, d, probes, p, c, terms, queries,
+                                    order.data() + blocks[b].first, blocks[b].size, scratch,
+                                    guard, candidates);
             });
         }
     }

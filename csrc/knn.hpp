@@ -43,21 +43,24 @@ void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* 
 // Candidate neighbours from an inverted file: the first stage of the
 // approximate search, run in a low-dimensional projection.  Each of the n rows
 // of x (n x d, row-major) lists p of the m clusters in probes (n x p,
-// row-major), its home cluster first: row i looks only at the rows whose home
-// is one of its probes and writes the c nearest of them (Euclidean, the row
-// itself excluded, ties broken by a fixed order) to candidates (n x c,
-// row-major), in no particular order, padded with -1 when those clusters hold
-// fewer than c other rows.  A cluster listed twice by a row is searched once.
+// row-major), its home cluster first.  Query row queries[t] (t < n_queries)
+// looks only at the rows whose home is one of its probes and writes the c
+// nearest of them (Euclidean, the row itself excluded, ties broken by a fixed
+// order) to candidates[t * c .. t * c + c - 1], in no particular order, padded
+// with -1 when those clusters hold fewer than c other rows.  A cluster listed
+// twice by a row is searched once.
 //
-// The rows of a home cluster are searched together: for each cluster any of
-// them probes, the rows probing it are gathered and multiplied with its rows
-// in one GEMM, whose products rank candidates as in exact_knn.  Results do not
-// depend on options.n_threads.
+// The queries of a home cluster are searched together: for each cluster any
+// of them probes, the queries probing it are gathered and multiplied with its
+// rows in one GEMM, whose products rank candidates as in exact_knn.  Results
+// do not depend on options.n_threads; a query's candidates, as a set, do not
+// depend on the other queries (but for rounding in the products).
 //
-// Throws std::invalid_argument for bad sizes or a probe outside [0, m);
-// tsne::Interrupted when options.interrupt_check asks to stop.
+// Throws std::invalid_argument for bad sizes, a probe outside [0, m) or a
+// query outside [0, n); tsne::Interrupted when options.interrupt_check asks to stop.
 void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                std::int64_t p, std::int64_t m, std::int64_t c, std::int64_t* candidates,
+                std::int64_t p, std::int64_t m, const std::int64_t* queries,
+                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
                 const RunOptions& options);
 
 }  // namespace tsne

@@ -67,16 +67,20 @@ py::tuple rerank_knn(const InArray<T>& x, const InArray<std::int64_t>& candidate
 
 py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
                                      const InArray<std::int64_t>& probes, std::int64_t m,
-                                     std::int64_t c, int n_threads) {
-    if (x.ndim() != 2 || probes.ndim() != 2 || probes.shape(0) != x.shape(0)) {
-        throw std::invalid_argument("X and probes must be 2-D with the same number of rows");
+                                     const InArray<std::int64_t>& queries, std::int64_t c,
+                                     int n_threads) {
+    if (x.ndim() != 2 || probes.ndim() != 2 || probes.shape(0) != x.shape(0) ||
+        queries.ndim() != 1) {
+        throw std::invalid_argument(
+            "X and probes must be 2-D with the same number of rows, queries 1-D");
     }
-    const std::int64_t n = x.shape(0);
-    py::array_t<std::int64_t> candidates({n, c});
+    const std::int64_t n_queries = queries.shape(0);
+    py::array_t<std::int64_t> candidates({n_queries, c});
     {
         py::gil_scoped_release nogil;
-        tsne::probed_knn(x.data(), n, x.shape(1), probes.data(), probes.shape(1), m, c,
-                         candidates.mutable_data(), run_options(n_threads));
+        tsne::probed_knn(x.data(), x.shape(0), x.shape(1), probes.data(), probes.shape(1), m,
+                         queries.data(), n_queries, c, candidates.mutable_data(),
+                         run_options(n_threads));
     }
     return candidates;
 }
@@ -140,7 +144,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("rerank_knn", &rerank_knn<double>, py::arg("x"), py::arg("candidates"), py::arg("k"),
           py::arg("metric"), py::arg("n_threads"));
     m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("probes"), py::arg("m"),
-          py::arg("c"), py::arg("n_threads"));
+          py::arg("queries"), py::arg("c"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),
           py::arg("tolerance"), py::arg("max_iterations"), py::arg("n_threads"));
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),

@@ -155,9 +155,10 @@ def inverted_file_on_small_data(monkeypatch):
     runs = []
     probed_knn = _core.probed_knn
 
-    def recorded(x, probes, m, c, n_threads):
-        runs.append((m, probes.shape[1]))
-        return probed_knn(x, probes, m, c, n_threads)
+    def recorded(x, probes, m, queries, c, n_threads):
+        if len(queries) == len(x):  # the search itself, not a sampled check
+            runs.append((m, probes.shape[1]))
+        return probed_knn(x, probes, m, queries, c, n_threads)
 
     monkeypatch.setattr(neighbors_module, "CLUSTER_ROWS", 16)
     monkeypatch.setattr(neighbors_module, "FIRST_PROBES", 24)
@@ -217,26 +218,35 @@ def test_probed_search_matches_brute_force_over_the_probed_clusters():
     others = np.stack([rng.choice(np.setdiff1d(np.arange(12), [h]), 3, replace=False)
                        for h in homes])
     probes = np.column_stack([homes, others]).astype(np.int64)
-    candidates = _core.probed_knn(x, probes, 12, 40, 2)
+    every_row = np.arange(300)
+    candidates = _core.probed_knn(x, probes, 12, every_row, 40, 2)
     expected, _ = _probed_brute_force(x, probes, 40)
     found = np.sort(((x[:, None, :] - x[candidates]).astype(np.float64) ** 2).sum(-1), axis=1)
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
-    assert not (candidates == np.arange(300)[:, None]).any()
-    np.testing.assert_array_equal(candidates, _core.probed_knn(x, probes, 12, 40, 1))
+    assert not (candidates == every_row[:, None]).any()
+    np.testing.assert_array_equal(candidates, _core.probed_knn(x, probes, 12, every_row, 40, 1))
+    # A query's candidates (as a set) do not depend on the other queries searched.
+    some = np.array([250, 3, 3, 77])
+    np.testing.assert_array_equal(np.sort(_core.probed_knn(x, probes, 12, some, 40, 2)),
+                                  np.sort(candidates[some]))
 
 
 def test_probed_search_pads_rows_whose_clusters_are_too_small():
     x = np.arange(10, dtype=np.float32).reshape(5, 2)
     probes = np.array([[0], [0], [1], [1], [1]], dtype=np.int64)  # clusters of 2 and 3 rows
-    candidates = _core.probed_knn(x, probes, 2, 2, 1)
+    candidates = _core.probed_knn(x, probes, 2, np.arange(5), 2, 1)
     np.testing.assert_array_equal(candidates[:2], [[1, -1], [0, -1]])
     assert sorted(candidates[2]) == [3, 4]
 
 
-def test_probed_search_rejects_a_probe_outside_the_clusters():
+def test_probed_search_rejects_probes_and_queries_outside_their_range():
     x = np.zeros((4, 2), dtype=np.float32)
+    probes = np.array([[0], [5], [0], [1]], dtype=np.int64)
     with pytest.raises(ValueError, match="probe 5 of row 1 is not a cluster number"):
-        _core.probed_knn(x, np.array([[0], [5], [0], [1]], dtype=np.int64), 2, 1, 1)
+        _core.probed_knn(x, probes, 2, np.arange(4), 1, 1)
+    probes[1] = 1
+    with pytest.raises(ValueError, match="query 4 is not a row number"):
+        _core.probed_knn(x, probes, 2, np.array([0, 4]), 1, 1)
 
 
 def test_approx_with_few_features_is_the_exact_search(blobs):

@@ -30,7 +30,7 @@ RECALL_CHECK_ROWS = 500
 CLUSTER_ROWS = 128
 FIRST_PROBES = 64
 # Centroids: Lloyd's k-means, this many iterations on this many sampled rows per cluster.
-KMEANS_ITERATIONS = 10
+KMEANS_ITERATIONS = 5
 KMEANS_ROWS_PER_CLUSTER = 32
 # method="auto" searches approximately from this many rows on (and when the
 # projection shrinks the data at least twofold); exactly below.
@@ -155,7 +155,7 @@ def approximate_search(data, k, metric, threads, random_state):
     """
     n_samples, n_features = data.shape
     rng = np.random.default_rng(random_state)
-    candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
+    candidates = min(n_samples - 1, int(CANDIDATES_PER_NEIGHBOR * k))
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
     inverse_norms = 1.0 / _row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
@@ -196,19 +196,40 @@ def _projected_candidates(projected, count, queries, good_enough, threads, rng):
         centroids = _kmeans(projected, len(projected) // CLUSTER_ROWS, rng)
         while 2 * probes < len(centroids):
             nearest = _nearest_centroids(projected, centroids, probes)
-            if good_enough(_nearest_rows(projected, queries, count, probes=nearest)):
-                candidates = _core.probed_knn(projected, nearest, len(centroids), count, threads)
-                # Rows whose clusters hold fewer than ``count`` others (heavy
-                # duplicates) are padded with -1: they are searched in full.
-                short = np.flatnonzero(candidates[:, -1] < 0)
-                if short.size:
-                    candidates[short] = _nearest_rows(projected, short, count)
-                return candidates
+            if good_enough(_probed_search(projected, nearest, len(centroids), queries, count,
+                                          threads)):
+                return _probed_search(projected, nearest, len(centroids),
+                                      np.arange(len(projected)), count, threads)
             probes *= 2
     if good_enough(_nearest_rows(projected, queries, count)):
         # Only the indices: their projected distances are not needed (and not kept).
         return exact_search(projected, count, "euclidean", threads, owns_data=False)[0]
     return None
+
+
+def _probed_search(points, probes, n_clusters, queries, count, threads):
+    """The ``count`` nearest rows to rows ``queries`` among the rows of their probed clusters.
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_samples, n_dimensions), dtype float32
+    probes : ndarray of shape (n_samples, n_probes), dtype int64
+        Cluster numbers below ``n_clusters``, each row's home cluster first.
+    n_clusters : int
+    queries : ndarray of shape (n_queries,), dtype int64
+    count, threads : int
+
+    Returns
+    -------
+    ndarray of shape (n_queries, count), dtype int64, each row in no particular order
+    """
+    candidates = _core.probed_knn(points, probes, n_clusters, queries, count, threads)
+    # Queries whose clusters hold fewer than ``count`` others (heavy duplicates)
+    # are padded with -1: they are searched in full.
+    short = np.flatnonzero(candidates[:, -1] < 0)
+    if short.size:
+        candidates[short] = _nearest_rows(points, queries[short], count)
+    return candidates
 
 
 def _kmeans(points, n_clusters, rng):
@@ -260,14 +281,11 @@ def _nearest_centroids(points, centroids, count):
     return nearest
 
 
-def _nearest_rows(points, queries, count, inverse_norms=None, probes=None):
+def _nearest_rows(points, queries, count, inverse_norms=None):
     """The ``count`` rows of ``points`` nearest to each row in ``queries`` (itself excluded).
 
     A chunked brute-force search for a small sample of queries.  Rows are
-    scaled by ``inverse_norms`` when given.  With ``probes`` (n_samples x
-    n_probes cluster numbers, the home cluster first, as ``probed_knn``
-    takes them), a query looks only at rows whose home is one of its probes;
-    when there are fewer than ``count``, other rows fill its result.
+    scaled by ``inverse_norms`` when given.
 
     Returns
     -------
@@ -277,9 +295,6 @@ def _nearest_rows(points, queries, count, inverse_norms=None, probes=None):
     dtype = points.dtype
     query_points = _scaled(points[queries], queries, inverse_norms).astype(dtype)
     query_norms = np.einsum("ij,ij->i", query_points, query_points)
-    if probes is not None:
-        probing = np.zeros((len(queries), probes.max() + 1), dtype=bool)
-        probing[np.arange(len(queries))[:, None], probes[queries]] = True
     best_ids = np.empty((len(queries), 0), dtype=np.int64)
     best_keys = np.empty((len(queries), 0), dtype=dtype)
     start = 0
@@ -290,10 +305,7 @@ def _nearest_rows(points, queries, count, inverse_norms=None, probes=None):
             chunk = (chunk * inverse_norms[rows, None]).astype(dtype)
         keys = np.einsum("ij,ij->i", chunk, chunk)[None, :] - 2.0 * (query_points @ chunk.T)
         keys[rows[None, :] == queries[:, None]] = np.inf
-        keys += query_norms[:, None]
-        if probes is not None:  # after every finite key: others rank behind them
-            keys[~probing[:, probes[rows, 0]]] = np.finfo(dtype).max
-        keys = np.hstack([best_keys, keys])
+        keys = np.hstack([best_keys, keys + query_norms[:, None]])
         ids = np.hstack([best_ids, np.broadcast_to(rows, (len(queries), len(rows)))])
         keep = np.argpartition(keys, count - 1, axis=1)[:, :count]
         best_keys = np.take_along_axis(keys, keep, axis=1)

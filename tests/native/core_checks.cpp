@@ -451,9 +451,11 @@ void symmetrize_edge_cases() {
 std::vector<std::int64_t> probed(const std::vector<float>& x, std::int64_t n, std::int64_t d,
                                  const std::vector<std::int64_t>& probes, std::int64_t p,
                                  std::int64_t m, std::int64_t c, int n_threads) {
+    std::vector<std::int64_t> queries(n);
+    for (std::int64_t i = 0; i < n; ++i) queries[i] = i;
     std::vector<std::int64_t> candidates(n * c, -7);
-    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, c, candidates.data(),
-                     threads(n_threads));
+    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, queries.data(), n, c,
+                     candidates.data(), threads(n_threads));
     return candidates;
 }
 
@@ -517,18 +519,38 @@ void probed_knn_edge_cases() {
     CHECK(matches_probed_brute_force(four, 4, d, sparse_probes, 2, 3, padded));
     CHECK(padded[3 * 3] == -1 && padded[0 * 3 + 2] == -1);
 
+    // Some queries, one twice: the same candidates (as sets) as in the search of every row.
+    const std::vector<std::int64_t> some{650, 4, 4, 123};
+    std::vector<std::int64_t> some_found(some.size() * c);
+    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, some.data(), 4, c, some_found.data(),
+                     threads(2));
+    bool same = true;
+    for (std::size_t t = 0; t < some.size(); ++t) {
+        std::vector<std::int64_t> mine(some_found.begin() + t * c,
+                                       some_found.begin() + (t + 1) * c);
+        std::vector<std::int64_t> all(found.begin() + some[t] * c,
+                                      found.begin() + (some[t] + 1) * c);
+        std::sort(mine.begin(), mine.end());
+        std::sort(all.begin(), all.end());
+        same = same && mine == all;
+    }
+    CHECK(same);
+
     std::vector<std::int64_t> out(n * c);
+    auto search = [&](const std::vector<std::int64_t>& probes_, std::int64_t m_,
+                      const std::vector<std::int64_t>& queries, std::int64_t c_) {
+        tsne::probed_knn(x.data(), n, d, probes_.data(), p, m_, queries.data(),
+                         static_cast<std::int64_t>(queries.size()), c_, out.data(), threads(2));
+    };
     std::vector<std::int64_t> bad = probes;
     bad[17] = m;
-    EXPECT_THROW(std::invalid_argument,
-                 tsne::probed_knn(x.data(), n, d, bad.data(), p, m, c, out.data(), threads(2)));
+    EXPECT_THROW(std::invalid_argument, search(bad, m, some, c));
     bad[17] = -1;
-    EXPECT_THROW(std::invalid_argument,
-                 tsne::probed_knn(x.data(), n, d, bad.data(), p, m, c, out.data(), threads(2)));
-    EXPECT_THROW(std::invalid_argument,
-                 tsne::probed_knn(x.data(), n, d, probes.data(), p, 0, c, out.data(), threads(2)));
-    EXPECT_THROW(std::invalid_argument,
-                 tsne::probed_knn(x.data(), n, d, probes.data(), p, m, n, out.data(), threads(2)));
+    EXPECT_THROW(std::invalid_argument, search(bad, m, some, c));
+    EXPECT_THROW(std::invalid_argument, search(probes, 0, some, c));
+    EXPECT_THROW(std::invalid_argument, search(probes, m, some, n));
+    EXPECT_THROW(std::invalid_argument, search(probes, m, std::vector<std::int64_t>{3, n}, c));
+    EXPECT_THROW(std::invalid_argument, search(probes, m, std::vector<std::int64_t>{-1}, c));
 }
 
 void thread_count_does_not_matter() {
