@@ -1,6 +1,6 @@
 """Approximate neighbours: tsne_native against openTSNE, hnswlib and pynndescent, side by side.
 
-Run (about 25 minutes on 2 cores with MNIST 70k):
+Run (about 4 minutes on 2 cores with MNIST 70k):
     python -m pytest bench/test_approx_bench.py --benchmark-json=bench/approx.json
     python bench/report.py bench/approx.json
 
