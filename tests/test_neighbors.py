@@ -370,6 +370,21 @@ def test_ctrl_c_interrupts_within_about_a_second():
     assert indices.shape == (100, 3)
 
 
+def test_ctrl_c_interrupts_the_probed_search_within_about_a_second():
+    rng = np.random.default_rng(9)
+    n, clusters = 300_000, 1_000
+    x = rng.normal(size=(n, 64)).astype(np.float32)
+    probes = rng.integers(0, clusters, size=(n, 64))
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        _core.probed_knn(x, probes, clusters, np.arange(n), 100, 2)
+    elapsed = time.perf_counter() - start
+    timer.join()
+    assert elapsed < 3.0  # the whole search takes far longer
+
+
 def test_gil_released_during_native_work():
     X = _long_problem()[:12_000]
     ticks = 0
