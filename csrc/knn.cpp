@@ -298,53 +298,58 @@ void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std:
     write_nearest(ranked, k, indices + i * k, distances + i * k);
 }
 
+// Items 0 .. count - 1 grouped by cluster (a counting sort): cluster j holds
+// items[starts[j] .. starts[j + 1]), in increasing order.
+struct Groups {
+    std::vector<std::int64_t> starts;  // m + 1
+    std::vector<std::int64_t> items;
+};
+
+template <class ClusterOf>
+Groups group_by_cluster(std::int64_t count, std::int64_t m, ClusterOf cluster_of) {
+    Groups groups{std::vector<std::int64_t>(m + 1, 0), std::vector<std::int64_t>(count)};
+    for (std::int64_t t = 0; t < count; ++t) ++groups.starts[cluster_of(t) + 1];
+    for (std::int64_t j = 0; j < m; ++j) groups.starts[j + 1] += groups.starts[j];
+    std::vector<std::int64_t> next(groups.starts.begin(), groups.starts.end() - 1);
+    for (std::int64_t t = 0; t < count; ++t) groups.items[next[cluster_of(t)]++] = t;
+    return groups;
+}
+
 // The rows of x grouped by home cluster, as the probed search reads them.
 struct InvertedFile {
-    std::vector<std::int64_t> starts;     // cluster j: sorted rows starts[j] .. starts[j + 1] - 1
-    std::vector<std::int64_t> rows;       // the caller's number of each sorted row
+    Groups rows;                          // the caller's rows, cluster by cluster
     std::vector<std::int64_t> positions;  // the sorted position of each caller's row
-    std::vector<float> x;                 // the rows in that order (n x d)
+    std::vector<float> x;                 // the rows in sorted order (n x d)
 };
 
 InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
                     std::int64_t p, std::int64_t m) {
-    InvertedFile file{std::vector<std::int64_t>(m + 1, 0), std::vector<std::int64_t>(n),
+    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return probes[i * p]; }),
                       std::vector<std::int64_t>(n), std::vector<float>(n * d)};
-    for (std::int64_t i = 0; i < n; ++i) ++file.starts[probes[i * p] + 1];
-    for (std::int64_t j = 0; j < m; ++j) file.starts[j + 1] += file.starts[j];
-    std::vector<std::int64_t> next(file.starts.begin(), file.starts.end() - 1);
-    for (std::int64_t i = 0; i < n; ++i) {
-        const std::int64_t position = next[probes[i * p]]++;
-        file.rows[position] = i;
+    for (std::int64_t position = 0; position < n; ++position) {
+        const std::int64_t i = file.rows.items[position];
         file.positions[i] = position;
         std::copy_n(x + i * d, d, file.x.data() + position * d);
     }
     return file;
 }
 
-// A block of queries searched together: queries[first .. first + size) of
-// one home cluster, as numbers into the caller's list of queries.
+// A block of queries searched together: order[first .. first + size), the
+// numbers (into the caller's list of queries) of some queries of one home cluster.
 struct QueryBlock {
     std::int64_t first;
     std::int64_t size;
 };
 
-// The query numbers grouped by home cluster (`order`), cut into blocks of at
-// most kQueryBlock.
-std::vector<QueryBlock> query_blocks(const std::int64_t* queries, std::int64_t n_queries,
-                                     const std::int64_t* probes, std::int64_t p,
-                                     std::int64_t m, std::vector<std::int64_t>& order) {
-    std::vector<std::int64_t> starts(m + 1, 0);
-    for (std::int64_t t = 0; t < n_queries; ++t) ++starts[probes[queries[t] * p] + 1];
-    for (std::int64_t j = 0; j < m; ++j) starts[j + 1] += starts[j];
+// The queries grouped by home cluster, cut into blocks of at most kQueryBlock.
+std::vector<QueryBlock> query_blocks(const Groups& by_home) {
     std::vector<QueryBlock> blocks;
-    for (std::int64_t j = 0; j < m; ++j) {
-        for (std::int64_t first = starts[j]; first < starts[j + 1]; first += kQueryBlock) {
-            blocks.push_back({first, std::min(kQueryBlock, starts[j + 1] - first)});
+    for (std::size_t j = 0; j + 1 < by_home.starts.size(); ++j) {
+        const std::int64_t end = by_home.starts[j + 1];
+        for (std::int64_t first = by_home.starts[j]; first < end; first += kQueryBlock) {
+            blocks.push_back({first, std::min(kQueryBlock, end - first)});
         }
     }
-    order.resize(n_queries);
-    for (std::int64_t t = 0; t < n_queries; ++t) order[starts[probes[queries[t] * p]]++] = t;
     return blocks;
 }
 
@@ -432,8 +437,9 @@ void search_probed_block(const float* x, const InvertedFile& file, std::int64_t 
         for (std::int64_t q = 0; q < count; ++q) {
             std::copy_n(x + scratch.rows[members[q]] * d, d, scratch.gathered.data() + q * d);
         }
-        const std::int64_t cluster_end = file.starts[lists.clusters[u] + 1];
-        for (std::int64_t first_ref = file.starts[lists.clusters[u]]; first_ref < cluster_end;
+        const std::int64_t cluster_start = file.rows.starts[lists.clusters[u]];
+        const std::int64_t cluster_end = file.rows.starts[lists.clusters[u] + 1];
+        for (std::int64_t first_ref = cluster_start; first_ref < cluster_end;
              first_ref += kReferenceBlock) {
             const std::int64_t refs = std::min(kReferenceBlock, cluster_end - first_ref);
             gemm_abt(scratch.gathered.data(), file.x.data() + first_ref * d,
@@ -450,7 +456,7 @@ void search_probed_block(const float* x, const InvertedFile& file, std::int64_t 
         const auto [entries, count] = best[r].best();
         std::int64_t* out = candidates + scratch.numbers[r] * c;
         for (std::int64_t col = 0; col < c; ++col) {
-            out[col] = col < count ? file.rows[entries[col].id] : -1;
+            out[col] = col < count ? file.rows.items[entries[col].id] : -1;
         }
     }
 }
@@ -490,8 +496,9 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
     const InvertedFile file = invert(x, n, d, probes, p, m);
     const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
                                                     n_threads);
-    std::vector<std::int64_t> order;
-    const std::vector<QueryBlock> blocks = query_blocks(queries, n_queries, probes, p, m, order);
+    const Groups by_home = group_by_cluster(
+        n_queries, m, [&](std::int64_t t) { return probes[queries[t] * p]; });
+    const std::vector<QueryBlock> blocks = query_blocks(by_home);
     const std::int64_t n_blocks = static_cast<std::int64_t>(blocks.size());
     SingleThreadedBlas single_threaded_blas;
     ParallelGuard guard(options);
@@ -511,8 +518,8 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
         for (std::int64_t b = 0; b < n_blocks; ++b) {
             guard.run([&] {
                 search_probed_block(x, file, d, probes, p, c, terms, queries,
-                                    order.data() + blocks[b].first, blocks[b].size, scratch,
-                                    guard, candidates);
+                                    by_home.items.data() + blocks[b].first, blocks[b].size,
+                                    scratch, guard, candidates);
             });
         }
     }
