@@ -103,3 +103,19 @@ def test_an_interrupt_swallowed_inside_tensorflow_still_stops_training(monkeypat
     assert swallowed == [1]
     # Handlers are restored: the test process's own Ctrl-C handling is unchanged.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_epochs_of_any_length_train_without_running_out_of_steps():
+    """2,000 points at batch size 64 make 42 steps an epoch, not a multiple of the
+    4 steps of a compiled call: Keras then read past the step dataset and warned."""
+    import warnings
+
+    X = np.random.default_rng(1).normal(size=(2000, 5)).astype(np.float32)
+    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=3, batch_size=64,
+                                       random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(X)
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+    assert model.n_steps_ == 3 * 44  # 42 steps rounded up to whole compiled calls
+    assert len(model.loss_history_) == 3

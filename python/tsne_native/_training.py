@@ -313,6 +313,13 @@ def train(encoder, data, P, *, batch_size, n_epochs, learning_rate, dof, early_e
     heads_per_step = max(1, batch_size // (1 + TAILS_PER_HEAD))
     edges_per_step = heads_per_step * TAILS_PER_HEAD * replicas
     steps_per_epoch = max(1, -(-data.shape[0] // edges_per_step))
+    # XLA is left to GPUs: on this project's 2-core CPU the compiled step
+    # was slower (about 600 against 500 ms on the 8x8 digits).
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    steps_per_execution = _steps_per_execution(steps_per_epoch, on_gpu)
+    # Whole compiled calls per epoch: a partial last call made Keras read past
+    # the end of the step dataset ("Your input ran out of data").
+    steps_per_epoch = -(-steps_per_epoch // steps_per_execution) * steps_per_execution
     with strategy.scope():
         sampler = EdgeSampler(encoder, data, P, heads_per_step=heads_per_step,
                               tails_per_head=TAILS_PER_HEAD, dof=dof, seed=seed)
@@ -320,12 +327,8 @@ def train(encoder, data, P, *, batch_size, n_epochs, learning_rate, dof, early_e
         # otherwise blurs the finest neighbourhoods (kNN recall).
         schedule = keras.optimizers.schedules.CosineDecay(
             learning_rate, decay_steps=n_epochs * steps_per_epoch, alpha=0.0)
-        # XLA is left to GPUs: on this project's 2-core CPU the compiled step
-        # was slower (about 600 against 500 ms on the 8x8 digits).
-        on_gpu = bool(tf.config.list_logical_devices("GPU"))
         sampler.compile(optimizer=keras.optimizers.Adam(schedule),
-                        steps_per_execution=_steps_per_execution(steps_per_epoch, on_gpu),
-                        jit_compile=on_gpu)
+                        steps_per_execution=steps_per_execution, jit_compile=on_gpu)
     # One element per replica and step: the step number seeding that replica's edges.
     steps = tf.data.Dataset.range(n_epochs * steps_per_epoch * replicas).batch(replicas)
     signal_received = threading.Event()
