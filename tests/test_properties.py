@@ -1,4 +1,6 @@
-"""Property tests of the public API with hypothesis.
+"""Property tests of the public API with hypothesis (and of the native
+inverted-file search behind the approximate method, whose clusters small data
+never reaches through the API).
 
 Every call must either return a well-formed result (finite, the documented
 shape, normalized; exact neighbours equal a brute-force search) or raise
@@ -699,6 +701,41 @@ def test_parametric_tsne(needs_tensorflow, x, new, n_components, perplexity, bat
 
 
 # -- regressions found by the properties above ---------------------------------
+
+@given(data=st.data())
+def test_probed_knn_finds_the_nearest_rows_of_the_probed_clusters(data):
+    """The inverted-file search on what the approximate search gives it: float32
+    points of moderate size (a projection scaled to at most 1), any probes
+    (repeats, empty clusters), any list of queries (repeats, a subset)."""
+    from hypothesis.extra import numpy as hnp
+
+    from tsne_native import _core
+
+    n = data.draw(st.integers(2, 30), label="n")
+    d = data.draw(st.integers(1, 5), label="d")
+    m = data.draw(st.integers(1, 8), label="m")
+    p = data.draw(st.integers(1, 4), label="p")
+    c = data.draw(st.integers(1, n - 1), label="c")
+    grid = st.sampled_from([-1.0, -0.5, 0.0, 0.25, 1.0]) | st.floats(-1, 1, width=32)
+    x = data.draw(hnp.arrays(np.float32, (n, d), elements=grid), label="x")
+    probes = data.draw(hnp.arrays(np.int64, (n, p), elements=st.integers(0, m - 1)),
+                       label="probes")
+    queries = data.draw(hnp.arrays(np.int64, st.integers(0, 2 * n),
+                                   elements=st.integers(0, n - 1)), label="queries")
+    n_jobs = data.draw(st.sampled_from([1, 2, 3]), label="n_jobs")
+    found = _core.probed_knn(x, probes, m, queries, c, n_jobs)
+    assert found.shape == (len(queries), c)
+    points = x.astype(np.float64)
+    for query, row in zip(queries, found):
+        allowed = np.flatnonzero(np.isin(probes[:, 0], probes[query]))
+        allowed = allowed[allowed != query]
+        expected = np.sort(((points[allowed] - points[query]) ** 2).sum(axis=1))[:c]
+        listed = row[row >= 0]
+        assert (row[len(listed):] == -1).all() and len(listed) == len(expected)
+        assert np.isin(listed, allowed).all() and len(np.unique(listed)) == len(listed)
+        got = np.sort(((points[listed] - points[query]) ** 2).sum(axis=1))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
 
 def test_float32_rows_of_subnormal_values_with_cosine():
     # 1 / norm overflowed float32 in the cosine ranking keys: "distances of row
