@@ -409,27 +409,27 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
 // Per-thread scratch space of the probed search.
 struct ProbeScratch {
     ProbeLists lists;
-    std::vector<std::int64_t> rows, numbers;  // of the block's queries
+    std::vector<std::int64_t> rows;           // the caller's row of each of the block's queries
     std::vector<float> gathered;              // the queries probing one cluster
     std::vector<float> products;              // kQueryBlock x kReferenceBlock
     std::vector<Candidates<float>::Entry> entries;
 };
 
+// Searches the `size` queries numbered numbers[0 .. size) in the caller's list.
 void search_probed_block(const float* x, const InvertedFile& file, std::int64_t d,
                          const std::int64_t* probes, std::int64_t p, std::int64_t c,
                          const RankingTerms<float>& terms, const std::int64_t* queries,
-                         const std::int64_t* block_order, std::int64_t size,
+                         const std::int64_t* numbers, std::int64_t size,
                          ProbeScratch& scratch, ParallelGuard& guard, std::int64_t* candidates) {
     scratch.rows.resize(size);
-    scratch.numbers.assign(block_order, block_order + size);
     std::vector<Candidates<float>> best;
     best.reserve(size);
     for (std::int64_t r = 0; r < size; ++r) {
-        scratch.rows[r] = queries[block_order[r]];
+        scratch.rows[r] = queries[numbers[r]];
         best.emplace_back(scratch.entries.data() + 2 * r * c, c);
     }
     ProbeLists& lists = scratch.lists;
-    list_probes(probes, p, scratch.rows.data(), scratch.numbers.data(), size, lists);
+    list_probes(probes, p, scratch.rows.data(), numbers, size, lists);
     for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
         if (guard.checkpoint()) return;
         const std::int64_t* members = lists.members.data() + lists.starts[u];
@@ -454,7 +454,7 @@ void search_probed_block(const float* x, const InvertedFile& file, std::int64_t 
     }
     for (std::int64_t r = 0; r < size; ++r) {
         const auto [entries, count] = best[r].best();
-        std::int64_t* out = candidates + scratch.numbers[r] * c;
+        std::int64_t* out = candidates + numbers[r] * c;
         for (std::int64_t col = 0; col < c; ++col) {
             out[col] = col < count ? file.rows.items[entries[col].id] : -1;
         }

@@ -155,7 +155,7 @@ def approximate_search(data, k, metric, threads, random_state):
     """
     n_samples, n_features = data.shape
     rng = np.random.default_rng(random_state)
-    candidates = min(n_samples - 1, int(CANDIDATES_PER_NEIGHBOR * k))
+    candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
     inverse_norms = 1.0 / _row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
