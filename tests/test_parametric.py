@@ -8,6 +8,7 @@ import pytest
 
 import tsne_native
 from tsne_native import ParametricTSNE
+from tsne_native.parametric import _training_length
 
 # A small network and short training keep each fit to a few seconds on a CPU.
 FAST = dict(hidden_layers=(64, 64), n_epochs=30, batch_size=256, learning_rate=3e-3,
@@ -89,6 +90,34 @@ def test_fixed_random_state_is_deterministic(blob_data):
     other = ParametricTSNE(random_state=4, **settings).fit(X).embedding_
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_either_training_precision_gives_a_float32_network(blob_data, precision, tmp_path):
+    X, labels = blob_data
+    model = ParametricTSNE(random_state=0, precision=precision, **FAST).fit(X)
+    assert model.training_precision_ == precision
+    assert {layer.dtype_policy.name for layer in model.encoder_.layers} == {"float32"}
+    predicted = knn_vote(model.embedding_, labels, model.embedding_, exclude_self=True)
+    assert np.mean(predicted == labels) >= 0.99
+    model.save(tmp_path / "model")
+    assert tsne_native.load(tmp_path / "model").training_precision_ == precision
+
+
+@pytest.mark.parametrize("n_samples, precision, expected", [
+    (60_000, "mixed_bfloat16", (250, 25)),
+    (60_000, "float32", (180, 18)),
+    (100_000, "float32", (108, 10)),
+    (10_000_000, "mixed_bfloat16", (25, 2)),
+    (500, "float32", (250, 25)),
+])
+def test_automatic_training_length_is_a_budget_of_sampled_edges(n_samples, precision,
+                                                                 expected):
+    assert _training_length(None, None, n_samples, precision) == expected
+
+
+def test_given_training_length_is_kept():
+    assert _training_length(7, 0, 60_000, "float32") == (7, 0)
 
 
 def test_global_random_state_untouched(blob_data):
@@ -189,6 +218,7 @@ def test_transform_with_wrong_feature_count_raises(fitted):
     ({"hidden_layers": (64, 0)}, ValueError, "hidden_layers width must be >= 1; got 0"),
     ({"hidden_layers": "wide"}, TypeError, "hidden_layers must be a sequence"),
     ({"metric": "manhattan"}, ValueError, "metric must be one of"),
+    ({"precision": "float16"}, ValueError, "precision must be one of"),
     ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),
     ({"strategy": "mirrored"}, TypeError, "strategy must be a tf.distribute.Strategy"),
     ({"random_state": "seed"}, TypeError, "random_state must be None, an int"),

@@ -119,3 +119,35 @@ def test_epochs_of_any_length_train_without_running_out_of_steps():
     assert not [w for w in caught if "ran out of data" in str(w.message)]
     assert model.n_steps_ == 3 * 44  # 42 steps rounded up to whole compiled calls
     assert len(model.loss_history_) == 3
+
+
+def test_float32_copy_keeps_the_weights_and_computes_in_float32():
+    X = np.random.default_rng(1).normal(size=(64, 5)).astype(np.float32)
+    mixed = _training.build_encoder(5, 2, (32, 16), center=np.zeros(5, np.float32), scale=2.0,
+                                    seed=0, precision="mixed_bfloat16")
+    assert mixed.get_layer("hidden_0").compute_dtype == "bfloat16"
+    copy = _training.float32_copy(mixed)
+    assert {layer.compute_dtype for layer in copy.layers} == {"float32"}
+    plain = _training.build_encoder(5, 2, (32, 16), center=np.zeros(5, np.float32), scale=2.0,
+                                    seed=0)
+    for a, b in zip(copy.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)  # same seed: the same initial weights
+    expected = _training.embed(plain, X)
+    np.testing.assert_allclose(_training.embed(copy, X), expected, rtol=1e-6, atol=1e-6)
+    # bfloat16 keeps about three significant digits
+    np.testing.assert_allclose(_training.embed(mixed, X), expected, rtol=0.05, atol=0.05)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 avx512f avx512_vnni", False),
+])
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n")
+    assert _training.native_bfloat16(cpuinfo) is expected
+
+
+def test_native_bfloat16_without_cpuinfo_is_false(tmp_path):
+    assert _training.native_bfloat16(tmp_path / "missing") is False
