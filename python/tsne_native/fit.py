@@ -28,7 +28,7 @@ import numpy as np
 
 from . import datasets, io, projector
 from ._validation import check_data, resolve_n_jobs
-from .parametric import PARAMS_FILE, ParametricTSNE, load
+from .parametric import AUTO_EPOCHS, PARAMS_FILE, ParametricTSNE, load
 
 PROG = "tsne-native"
 EXIT_BAD_INPUT = 2
@@ -117,8 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
                                f"(default: {_ESTIMATOR_DEFAULTS['n_components']})")
     training.add_argument("--epochs", type=_number(int, 0),
                           help="training length; an epoch samples as many P-edges as there are "
-                               "points (default: about 1.5 million edges in all, 25 to 200 "
-                               f"epochs; {DEMO_EPOCHS} for the demo)")
+                               "points (default: a fixed budget of sampled edges, up to about "
+                               "7.5 minutes on 2 CPU cores with the default network, "
+                               f"{AUTO_EPOCHS[0]} to {AUTO_EPOCHS[1]} epochs; {DEMO_EPOCHS} "
+                               "for the demo)")
     training.add_argument("--hidden-layers", type=_layer_widths, metavar="W1,W2,...",
                           help="widths of the hidden layers (default: "
                                f"{','.join(map(str, _ESTIMATOR_DEFAULTS['hidden_layers']))})")
