@@ -233,14 +233,21 @@ void check_sizes(std::int64_t n, std::int64_t d, std::int64_t k) {
 // Rows re-ranked between two interrupt checks.
 constexpr std::int64_t kRerankBlock = 256;
 
-void check_candidates(const std::int64_t* candidates, std::int64_t n, std::int64_t c) {
-    for (std::int64_t i = 0; i < n * c; ++i) {
-        if (candidates[i] < 0 || candidates[i] >= n) {
-            throw std::invalid_argument("candidate " + std::to_string(candidates[i]) +
-                                        " of row " + std::to_string(i / c) +
-                                        " is not a row number");
-        }
+// Throws std::invalid_argument, with the message `describe(t)`, for the first
+// t < count with values[t] outside [0, limit).
+template <class Describe>
+void check_in_range(const std::int64_t* values, std::int64_t count, std::int64_t limit,
+                    Describe describe) {
+    for (std::int64_t t = 0; t < count; ++t) {
+        if (values[t] < 0 || values[t] >= limit) throw std::invalid_argument(describe(t));
     }
+}
+
+void check_candidates(const std::int64_t* candidates, std::int64_t n, std::int64_t c) {
+    check_in_range(candidates, n * c, n, [&](std::int64_t t) {
+        return "candidate " + std::to_string(candidates[t]) + " of row " + std::to_string(t / c) +
+               " is not a row number";
+    });
 }
 
 // The rows in breadth-first order of the candidate graph.  Re-ranking reads c
@@ -463,21 +470,16 @@ void search_probed_block(const float* x, const InvertedFile& file, std::int64_t 
 
 void check_probes(const std::int64_t* probes, std::int64_t n, std::int64_t p, std::int64_t m) {
     if (m < 1 || p < 1) throw std::invalid_argument("need at least one cluster and one probe");
-    for (std::int64_t i = 0; i < n * p; ++i) {
-        if (probes[i] < 0 || probes[i] >= m) {
-            throw std::invalid_argument("probe " + std::to_string(probes[i]) + " of row " +
-                                        std::to_string(i / p) + " is not a cluster number");
-        }
-    }
+    check_in_range(probes, n * p, m, [&](std::int64_t t) {
+        return "probe " + std::to_string(probes[t]) + " of row " + std::to_string(t / p) +
+               " is not a cluster number";
+    });
 }
 
 void check_queries(const std::int64_t* queries, std::int64_t n_queries, std::int64_t n) {
-    for (std::int64_t t = 0; t < n_queries; ++t) {
-        if (queries[t] < 0 || queries[t] >= n) {
-            throw std::invalid_argument("query " + std::to_string(queries[t]) +
-                                        " is not a row number");
-        }
-    }
+    check_in_range(queries, n_queries, n, [&](std::int64_t t) {
+        return "query " + std::to_string(queries[t]) + " is not a row number";
+    });
 }
 
 }  // namespace
