@@ -411,9 +411,9 @@ def _project(data, center, axes, inverse_norms):
     projected = np.empty((data.shape[0], axes.shape[1]))
     for rows, chunk in _projected_chunks(data, center, axes, inverse_norms):
         projected[rows] = chunk
-    largest = float(np.abs(projected).max())
+    largest = max(float(projected.max()), -float(projected.min()))  # no |x| temporary
     exponent = np.frexp(largest)[1] if largest > 0 else 0
-    return np.ldexp(projected, -exponent).astype(np.float32)
+    return np.ldexp(projected, -exponent, out=projected).astype(np.float32)
 
 
 def _projected_chunks(data, center, axes, inverse_norms):
