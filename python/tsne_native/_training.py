@@ -320,7 +320,7 @@ def train(encoder, data, P, *, batch_size, n_epochs, learning_rate, dof, early_e
     steps_per_epoch = max(1, -(-data.shape[0] // edges_per_step))
     # XLA is left to GPUs: on this project's 2-core CPU the compiled step
     # was slower (about 600 against 500 ms on the 8x8 digits).
-    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    on_gpu = gpu_visible()
     steps_per_execution = _steps_per_execution(steps_per_epoch, on_gpu)
     # Whole compiled calls per epoch: a partial last call made Keras read past
     # the end of the step dataset ("Your input ran out of data").
@@ -381,6 +381,11 @@ def float32_copy(encoder):
     return copy
 
 
+def gpu_visible():
+    """Whether TensorFlow trains on a GPU (it takes one whenever it sees one)."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
 def native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
     """Whether training should multiply in bfloat16: no GPU, and a CPU with bfloat16 dot products.
 
@@ -388,7 +393,7 @@ def native_bfloat16(cpuinfo_path="/proc/cpuinfo"):
     float32; elsewhere bfloat16 is emulated and slower.  The CPU's flags are
     read from Linux's ``/proc/cpuinfo``; without it the answer is ``False``.
     """
-    if tf.config.list_logical_devices("GPU"):
+    if gpu_visible():
         return False
     try:
         with open(cpuinfo_path) as cpuinfo:
