@@ -28,6 +28,20 @@ def brute_force_neighbors(X, k, metric="euclidean"):
     return order, np.take_along_axis(D, order, axis=1)
 
 
+def probed_brute_force(x, probes, query, c):
+    """Reference for the native probed search, for row ``query`` of ``x``.
+
+    Returns the rows it may find (those whose home cluster, ``probes[:, 0]``,
+    is among the query's probes; itself excluded) and the squared float64
+    distances of its ``c`` nearest among them, nearest first (fewer when
+    fewer are allowed).
+    """
+    points = np.asarray(x, dtype=np.float64)
+    allowed = np.flatnonzero(np.isin(probes[:, 0], probes[query]))
+    allowed = allowed[allowed != query]
+    return allowed, np.sort(((points[allowed] - points[query]) ** 2).sum(axis=1))[:c]
+
+
 # Hypothesis profiles for tests/test_properties.py: a fixed, derandomized number
 # of examples by default (CI), more with HYPOTHESIS_PROFILE=long.
 try:

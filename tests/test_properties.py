@@ -709,6 +709,7 @@ def test_probed_knn_finds_the_nearest_rows_of_the_probed_clusters(data):
     (repeats, empty clusters), any list of queries (repeats, a subset)."""
     from hypothesis.extra import numpy as hnp
 
+    from conftest import probed_brute_force
     from tsne_native import _core
 
     n = data.draw(st.integers(2, 30), label="n")
@@ -727,9 +728,7 @@ def test_probed_knn_finds_the_nearest_rows_of_the_probed_clusters(data):
     assert found.shape == (len(queries), c)
     points = x.astype(np.float64)
     for query, row in zip(queries, found):
-        allowed = np.flatnonzero(np.isin(probes[:, 0], probes[query]))
-        allowed = allowed[allowed != query]
-        expected = np.sort(((points[allowed] - points[query]) ** 2).sum(axis=1))[:c]
+        allowed, expected = probed_brute_force(x, probes, query, c)
         listed = row[row >= 0]
         assert (row[len(listed):] == -1).all() and len(listed) == len(expected)
         assert np.isin(listed, allowed).all() and len(np.unique(listed)) == len(listed)
