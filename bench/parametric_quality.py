@@ -1,7 +1,7 @@
 """MNIST quality and speed of one embedding system, in a fresh process.
 
     python bench/parametric_quality.py {tsne_native,opentsne,parametric_umap} [--n-train N]
-                                       [--umap-epochs N]
+                                       [--umap-epochs N] [--params JSON]
 
 Fits on the 60,000-row training split of ../shared/data/mnist70k.npz (X / 255),
 embeds the 10,000-row test split with the fitted map, and prints one JSON line:
@@ -35,13 +35,16 @@ SEED = 0
 PARAMETRIC_UMAP_EDGE_EPOCHS = 50
 
 
-def fit_tsne_native(X):
+def fit_tsne_native(X, params=None):
     import tsne_native
 
-    model = tsne_native.ParametricTSNE(n_jobs=THREADS, random_state=SEED, verbose=True)
+    model = tsne_native.ParametricTSNE(n_jobs=THREADS, random_state=SEED, verbose=True,
+                                       **(params or {}))
     model.fit(X)
-    return model.embedding_, model.transform, {"n_epochs": model.n_epochs_,
+    return model.embedding_, model.transform, {"params": params or {},
+                                               "n_epochs": model.n_epochs_,
                                                "n_steps": model.n_steps_,
+                                               "training_precision": model.training_precision_,
                                                "fit_seconds": model.fit_seconds_}
 
 
@@ -94,6 +97,8 @@ def main():
                         help="train on the first N rows of the training split")
     parser.add_argument("--umap-epochs", type=int, default=PARAMETRIC_UMAP_EDGE_EPOCHS,
                         help="ParametricUMAP's n_epochs (its own default is 200)")
+    parser.add_argument("--params", type=json.loads, default={}, metavar="JSON",
+                        help='more ParametricTSNE arguments, e.g. \'{"n_epochs": 800}\'')
     args = parser.parse_args()
 
     with np.load(MNIST) as archive:
@@ -106,6 +111,8 @@ def main():
     fit = SYSTEMS[args.system]
     if args.system == "parametric_umap":
         fit = partial(fit, n_epochs=args.umap_epochs)
+    elif args.system == "tsne_native":
+        fit = partial(fit, params=args.params)
     train_embedding, transform, settings = fit(X_train)
     fit_seconds = time.perf_counter() - start
     transform(X_test[:100])  # compile / warm up before timing
