@@ -333,7 +333,8 @@ def test_help_explains_every_option_with_its_default(capsys):
             assert action.option_strings[-1] in text
     # Training defaults are the estimator's own.
     assert f"(default: {tsne_native.ParametricTSNE().perplexity:g})" in text
-    assert f"{fit.DEMO_EPOCHS} for the demo" in text
+    assert f"{fit.DEMO_TRAINING['epochs']} for the demo" in text
+    assert f"{fit._widths(fit.DEMO_TRAINING['hidden_layers'])} for the demo" in text
 
 
 def test_console_script_is_declared():

@@ -1,17 +1,12 @@
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from PIL import Image
+from projector_page import tensorboard, wait_for_runs
 
 from tsne_native import datasets, fit, projector
 
@@ -141,11 +136,59 @@ def test_checkpoint_key_is_the_config_tensor_name(written_log):
     assert checkpoint is not None
     shapes = dict(tf.train.list_variables(checkpoint))
     assert files["tensor_name"] == "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-    assert shapes[files["tensor_name"]] == [30, 2]
+    assert shapes[files["tensor_name"]] == [30, 3]  # the 2-D map, laid out for the projector
     np.testing.assert_array_equal(tf.train.load_checkpoint(checkpoint).get_tensor(
-        files["tensor_name"]), embedding)
+        files["tensor_name"]), projector.projector_tensor(embedding))
     # No other 2-D tensor that the projector would list as a second embedding.
     assert [name for name, shape in shapes.items() if len(shape) == 2] == [files["tensor_name"]]
+
+
+@pytest.mark.parametrize("n_components", [1, 2])
+def test_projector_tensor_moves_a_flat_map_without_changing_it(n_components):
+    rng = np.random.default_rng(3)
+    embedding = (rng.normal(size=(500, n_components)) @ rng.normal(size=(n_components,) * 2)
+                 + 40.0).astype(np.float32)
+    tensor = projector.projector_tensor(embedding).astype(np.float64)
+    assert tensor.shape == (500, 3) and not tensor[:, n_components:].any()
+    # A translation of the map (with the projector's axis signs undone): the
+    # projector's centering removes it, so the view is the map itself.
+    signs = np.asarray(projector.PROJECTOR_PCA_SIGNS[:n_components])
+    shift = tensor[:, :n_components] * signs - embedding
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-3)
+    # About the origin, the first axis has the largest second moment and the
+    # mixed moment is the fixed tilt, so PCA keeps the axes in order.
+    moments = tensor.T @ tensor / len(tensor)
+    assert moments[0, 0] > 50 * moments[1, 1] or n_components == 1
+    if n_components == 2:
+        tilt = moments[0, 1] * signs.prod() / moments[0, 0]
+        np.testing.assert_allclose(tilt, projector.PROJECTOR_TILT, rtol=1e-2)
+
+
+def test_projector_tensor_passes_3d_maps_unchanged():
+    embedding = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
+    assert projector.projector_tensor(embedding) is embedding
+
+
+@pytest.mark.parametrize("n_components, camera, components", [(2, True, [0, 1]),
+                                                              (3, False, [0, 1, 2])])
+def test_bookmark_shows_the_map_coloured_by_label(tmp_path, n_components, camera, components):
+    projector.write_bookmarks(tmp_path / "b.json", 40, n_components, color_column="label",
+                              label_column="word")
+    (state,) = json.loads((tmp_path / "b.json").read_text())
+    assert state["dataSetDimensions"] == [40, 3]
+    assert state["selectedProjection"] == "pca" and state["pcaComponentDimensions"] == components
+    assert state["cameraDef"]["orthographic"] is camera
+    assert state["selectedColorOptionName"] == "label" and state["selectedLabelOption"] == "word"
+    assert state["projections"] == []  # the projector keeps the PCA it computed on opening
+    assert "coloured by label" in state["label"]
+
+
+def test_bookmark_colours_only_by_columns_the_projector_can_colour(tmp_path):
+    words = [f"w{i}" for i in range(60)]  # too many distinct values for the projector
+    files = projector.write_log(tmp_path, np.zeros((60, 2), np.float32),
+                                metadata={"label": words}, color_by=words)
+    (state,) = json.loads((tmp_path / files["bookmarks"]).read_text())
+    assert state["selectedColorOptionName"] == "No color map"
 
 
 def test_config_paths_are_relative_and_resolve(written_log):
@@ -158,7 +201,7 @@ def test_config_paths_are_relative_and_resolve(written_log):
     (embedding,) = config.embeddings
     assert embedding.tensor_name == files["tensor_name"]
     assert not config.model_checkpoint_path  # found through the relative `checkpoint` file
-    for path in (embedding.metadata_path, embedding.sprite.image_path):
+    for path in (embedding.metadata_path, embedding.bookmarks_path, embedding.sprite.image_path):
         assert not os.path.isabs(path) and (directory / path).is_file()
     assert list(embedding.sprite.single_image_dim) == [6, 6]
     assert "model_checkpoint_path: \"embedding.ckpt-1\"" in (directory / "checkpoint").read_text()
@@ -276,59 +319,23 @@ def command_logs(tmp_path_factory):
     return parent
 
 
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def _tensorboard(logdir, log_file):
-    port = _free_port()
-    with open(log_file, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-             "--host", "127.0.0.1", "--port", str(port), "--load_fast=false"],
-            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        yield f"http://127.0.0.1:{port}/data/plugin/projector"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
 def _get(url, **query):
     with urllib.request.urlopen(f"{url}?{urllib.parse.urlencode(query)}", timeout=30) as reply:
         return reply.read()
 
 
-def _wait_for_runs(base, expected, server_log, timeout=120):
-    deadline = time.monotonic() + timeout
-    runs = None
-    while time.monotonic() < deadline:
-        try:
-            runs = json.loads(_get(f"{base}/runs"))
-            if set(expected) <= set(runs):
-                return runs
-        except (urllib.error.URLError, ConnectionError):
-            pass  # not listening yet
-        time.sleep(0.5)
-    pytest.fail(f"TensorBoard listed {runs} instead of {expected}:\n{server_log.read_text()}")
-
-
 def _check_run_as_the_browser_would(base, run, log_dir):
+    base = f"{base}/data/plugin/projector"
     info = json.loads(_get(f"{base}/info", run=run))
     (embedding_info,) = info["embeddings"]
     name = embedding_info["tensorName"]
-    expected = np.load(log_dir / projector.EMBEDDING_FILE)
+    expected = projector.projector_tensor(np.load(log_dir / projector.EMBEDDING_FILE))
     assert [int(v) for v in embedding_info["tensorShape"]] == list(expected.shape)
 
     tensor = np.frombuffer(_get(f"{base}/tensor", run=run, name=name), dtype="<f4")
     np.testing.assert_array_equal(tensor.reshape(expected.shape), expected)
+    bookmarks = json.loads(_get(f"{base}/bookmarks", run=run, name=name))
+    assert [state["dataSetDimensions"] for state in bookmarks] == [list(expected.shape)]
 
     # The server does not count metadata rows; the browser refuses a mismatch.
     lines = _get(f"{base}/metadata", run=run, name=name).decode().splitlines()
@@ -348,15 +355,15 @@ def _check_run_as_the_browser_would(base, run, log_dir):
 
 def test_tensorboard_shows_the_log(command_logs, tmp_path):
     """The printed command, `tensorboard --logdir LOGDIR`, on one log: run '.'."""
-    with _tensorboard(command_logs / "fit", tmp_path / "tb.log") as base:
-        _wait_for_runs(base, ["."], tmp_path / "tb.log")
+    with tensorboard(command_logs / "fit", tmp_path / "tb.log") as base:
+        wait_for_runs(base, ["."], tmp_path / "tb.log")
         lines, header = _check_run_as_the_browser_would(base, ".", command_logs / "fit")
     assert header == 0 and lines[:3] == ["0", "1", "2"]  # the digits' labels
 
 
 def test_tensorboard_lists_several_logs_under_one_parent(command_logs, tmp_path):
-    with _tensorboard(command_logs, tmp_path / "tb.log") as base:
-        _wait_for_runs(base, ["fit", "new"], tmp_path / "tb.log")
+    with tensorboard(command_logs, tmp_path / "tb.log") as base:
+        wait_for_runs(base, ["fit", "new"], tmp_path / "tb.log")
         lines, header = _check_run_as_the_browser_would(base, "new", command_logs / "new")
     assert lines[0].split("\t") == ["label", "set"]
     assert [line.split("\t")[1] for line in lines[header:]] == ["training"] * 150 + ["new"] * 40

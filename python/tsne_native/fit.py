@@ -43,9 +43,12 @@ TRAINING_OPTIONS = {"perplexity": "perplexity", "dims": "n_components", "epochs"
                     "metric": "metric"}
 # Rows whose side is at least this many pixels are drawn as square images.
 MIN_AUTO_IMAGE_SIDE = 8
-# The automatic training length would give the 1,797 digits 200 epochs (3 minutes
-# here); 40 show the ten clusters clearly in under a minute.
-DEMO_EPOCHS = 40
+# The demo's training, for its 1,797 digits, where the options do not say
+# otherwise: on so few points a step of the default network costs mostly fixed
+# overhead, and a narrower network on smaller batches turns the same seconds
+# into ten times the steps, which separates all ten digits (the default network
+# for 40 epochs did not: bench/RESULTS.md, bench/demo_quality.py).
+DEMO_TRAINING = {"epochs": 125, "hidden_layers": (128, 128, 128), "batch_size": 256}
 
 EXAMPLES = f"""\
 examples:
@@ -119,14 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
                           help="training length; an epoch samples as many P-edges as there are "
                                "points (default: a fixed budget of sampled edges, up to about "
                                "7.5 minutes on 2 CPU cores with the default network, "
-                               f"{AUTO_EPOCHS[0]} to {AUTO_EPOCHS[1]} epochs; {DEMO_EPOCHS} "
-                               "for the demo)")
+                               f"{AUTO_EPOCHS[0]} to {AUTO_EPOCHS[1]} epochs; "
+                               f"{DEMO_TRAINING['epochs']} for the demo)")
     training.add_argument("--hidden-layers", type=_layer_widths, metavar="W1,W2,...",
                           help="widths of the hidden layers (default: "
-                               f"{','.join(map(str, _ESTIMATOR_DEFAULTS['hidden_layers']))})")
+                               f"{_widths(_ESTIMATOR_DEFAULTS['hidden_layers'])}; "
+                               f"{_widths(DEMO_TRAINING['hidden_layers'])} for the demo)")
     training.add_argument("--batch-size", type=_number(int, 0),
                           help=f"points embedded per training step "
-                               f"(default: {_ESTIMATOR_DEFAULTS['batch_size']})")
+                               f"(default: {_ESTIMATOR_DEFAULTS['batch_size']}; "
+                               f"{DEMO_TRAINING['batch_size']} for the demo)")
     training.add_argument("--metric", choices=("euclidean", "cosine"),
                           help="distance for the neighbours (default: cosine for word vectors, "
                                "euclidean otherwise)")
@@ -174,6 +179,10 @@ def _number(kind, minimum, *, inclusive=False):
         return value
 
     return parse
+
+
+def _widths(layers) -> str:
+    return ",".join(map(str, layers))
 
 
 def _n_jobs(text):
@@ -439,8 +448,9 @@ def train(args, inputs: Inputs, progress: Progress) -> Map:
               if getattr(args, option) is not None}
     if args.metric is None and inputs.word_vectors:
         params["metric"] = "cosine"
-    if args.epochs is None and (args.demo or args.data is None):
-        params["n_epochs"] = DEMO_EPOCHS
+    if args.demo or args.data is None:
+        params = {TRAINING_OPTIONS[option]: value for option, value in DEMO_TRAINING.items()
+                  if getattr(args, option) is None} | params
     model = ParametricTSNE(**params, n_jobs=args.n_jobs, random_state=seed,
                            verbose=not args.quiet)
     progress.say(f"parametric t-SNE: {model.n_components}-D map, perplexity "

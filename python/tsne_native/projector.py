@@ -7,11 +7,14 @@ A log directory holds
   is relative, so the directory can be moved);
 - ``projector_config.pbtxt``: names the checkpoint key as ``tensor_name`` and
   points, by relative paths, at
+- ``bookmarks.json``: one saved projector state, listed in the Bookmarks panel
+  (which opens by itself): the map in 2-D (or 3-D), coloured by the label
+  column, one click away;
 - ``metadata.tsv``: one row per point in embedding order, with a header row
   only when there are two or more columns (the projector's rule);
 - ``sprite.png``: the thumbnails tiled row-major on a square canvas of at most
   8192 x 8192 pixels (the projector's limit);
-- ``embedding.npy``, ``plot.png`` (a scatter plot coloured by label) and the
+- ``embedding.npy`` (the map itself), ``plot.png`` (a scatter plot coloured by label) and the
   loss per epoch as TensorBoard scalars (``events.out.tfevents.*``; an event
   file also makes the directory a run when several share a parent log
   directory);
@@ -21,6 +24,12 @@ A log directory holds
 place at the end, so a failed or interrupted export leaves no half-written log.
 TensorFlow and matplotlib are imported only by the functions that write with
 them, so reading and checking inputs stays quick.
+
+What the Projector tab draws on opening is fixed by TensorBoard, not by the
+log: the PCA tab in 3-D, "Color by: No color map", bookmarks listed but not
+loaded.  A 2-column tensor draws nothing there (its third component is NaN),
+so the checkpoint holds the map laid out by :func:`projector_tensor`, which
+that default view draws as the map itself.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import numpy as np
 
 from .io import read_metadata
 
+BOOKMARKS_FILE = "bookmarks.json"
 CHECKPOINT_PREFIX = "embedding.ckpt"
 CONFIG_FILE = "projector_config.pbtxt"
 EMBEDDING_FILE = "embedding.npy"
@@ -53,6 +63,22 @@ BLANK_ROW_PLACEHOLDER = "(blank)"
 # Categories coloured individually in plot.png; more share "other" or a colour map.
 MAX_LEGEND_ENTRIES = 20
 OTHER_COLOR = "#bbbbbb"
+# The projector colours by a metadata column only when it is numeric or has at
+# most this many distinct values (TensorBoard 2.21's data panel).
+MAX_PROJECTOR_COLORS = 50
+# Where projector_tensor puts a map, in standard deviations of its widest axis
+# from the origin: far enough that the offset, not the map, sets the order of
+# the projector's (uncentered) principal axes.
+PROJECTOR_OFFSET_SPREADS = 10.0
+# The mixed second moment projector_tensor leaves between a 2-D map's axes, as a
+# share of the first axis's: it turns the projector's axes by about this many
+# radians (invisible) and keeps the sign of each axis the same for every map.
+PROJECTOR_TILT = 1e-4
+# The signs the projector's PCA (numeric.js's SVD, TensorBoard 2.21) gives the
+# axes of such a map: both come out negated (seen for wide, tall, round and
+# 60,000-point maps); projector_tensor negates them first, so the projector
+# shows the map the right way round.  The browser test checks it.
+PROJECTOR_PCA_SIGNS = (-1.0, -1.0)
 # Images scaled per block, to bound the float copy of memory-mapped inputs.
 _IMAGES_PER_BLOCK = 8192
 
@@ -261,11 +287,15 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
     n_points = embedding.shape[0]
     files = {"embedding": EMBEDDING_FILE}
     np.save(directory / EMBEDDING_FILE, embedding)
-    files["tensor_name"] = write_checkpoint(directory, embedding)
+    files["tensor_name"] = write_checkpoint(directory, projector_tensor(embedding))
     if metadata:
         write_metadata(directory / METADATA_FILE, metadata, n_points)
         files["metadata"] = METADATA_FILE
         files["metadata_columns"] = list(metadata)
+    write_bookmarks(directory / BOOKMARKS_FILE, n_points, embedding.shape[1],
+                    color_column=_projector_color_column(metadata, color_by, legend_title),
+                    label_column=next(iter(metadata), None) if metadata else None)
+    files["bookmarks"] = BOOKMARKS_FILE
     if thumbnails is not None:
         _check_count("thumbnails", len(thumbnails), n_points)
         canvas, single_image_dim = sprite_image(thumbnails)
@@ -273,7 +303,8 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
         files["sprite"] = SPRITE_FILE
         files["single_image_dim"] = list(single_image_dim)
     write_config(directory, files["tensor_name"], metadata_path=files.get("metadata"),
-                 sprite_path=files.get("sprite"), single_image_dim=files.get("single_image_dim"))
+                 bookmarks_path=BOOKMARKS_FILE, sprite_path=files.get("sprite"),
+                 single_image_dim=files.get("single_image_dim"))
     files["config"] = CONFIG_FILE
     # Always an event file, even without a loss: it makes the directory a run
     # that TensorBoard lists when several logs share a parent directory.
@@ -282,6 +313,47 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
                highlight=highlight, title=title)
     files["plot"] = PLOT_FILE
     return files
+
+
+def projector_tensor(embedding: np.ndarray) -> np.ndarray:
+    """The tensor the projector gets: a map its default view draws as it is.
+
+    The projector opens on the 3-D view of its PCA, which has no third axis
+    for a 2-D map and draws nothing.  A map of one or two dimensions is
+    therefore given zero columns up to three, and moved, so that the
+    projector's PCA (of second moments about the origin, not of the
+    covariance) keeps its axes as they are: after the move the second-moment
+    matrix is largest along the first axis and diagonal but for a fixed,
+    tiny mixed moment, and the signs the projector's SVD gives those axes are
+    undone.  The projector then shows
+    the map itself, up to its own centering and scaling of each axis (the
+    move is a translation); maps of three or more dimensions are passed on
+    unchanged (a rotation of them is shown).
+
+    Parameters
+    ----------
+    embedding : ndarray of shape (n_points, n_components), float32
+
+    Returns
+    -------
+    ndarray of shape (n_points, max(3, n_components)), dtype float32
+    """
+    n_points, n_components = embedding.shape
+    if n_components >= 3:
+        return embedding
+    centered = embedding.astype(np.float64) - embedding.mean(axis=0, dtype=np.float64)
+    second_moments = centered.T @ centered / max(n_points, 1)
+    offset = PROJECTOR_OFFSET_SPREADS * math.sqrt(float(second_moments.max())) or 1.0
+    tensor = np.zeros((n_points, 3), dtype=np.float64)
+    tensor[:, 0] = centered[:, 0] + offset
+    if n_components == 2:
+        # Moving the second axis by (tilt - cov) / offset sets its mixed moment
+        # with the first to `tilt`: small, but clear of rounding noise, whose
+        # sign would otherwise decide the sign of the projector's second axis.
+        tilt = PROJECTOR_TILT * offset ** 2
+        tensor[:, 1] = centered[:, 1] + (tilt - second_moments[0, 1]) / offset
+    tensor[:, :n_components] *= PROJECTOR_PCA_SIGNS[:n_components]
+    return tensor.astype(np.float32)
 
 
 def write_checkpoint(directory, embedding) -> str:
@@ -327,8 +399,67 @@ def _cell(value) -> str:
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def write_config(directory, tensor_name, *, metadata_path=None, sprite_path=None,
-                 single_image_dim=None) -> None:
+def _projector_color_column(metadata, color_by, legend_title) -> str | None:
+    """The metadata column that colours plot.png, if the projector can colour by it.
+
+    It can when the column holds numbers or has few distinct values.
+    """
+    if color_by is None or not metadata or legend_title not in metadata:
+        return None
+    values = set(metadata[legend_title])
+    if len(values) <= MAX_PROJECTOR_COLORS or _as_numbers(list(values)) is not None:
+        return legend_title
+    return None
+
+
+def write_bookmarks(path, n_points: int, n_components: int, *, color_column=None,
+                    label_column=None) -> None:
+    """Write ``bookmarks.json``: one projector state, "the map", for the Bookmarks panel.
+
+    The state shows the projector's PCA of :func:`projector_tensor`, which is
+    the map itself, in 2-D (flat, orthographic camera) for maps of one or two
+    dimensions and in 3-D otherwise, coloured by ``color_column`` and labelled
+    by ``label_column``.  Its per-point projections are left empty, so the
+    file stays small at any size: the projector keeps the PCA it computed on
+    opening.
+
+    Parameters
+    ----------
+    path : str or path-like
+    n_points : int
+    n_components : int
+        Columns of the embedding (the tensor has ``max(3, n_components)``).
+    color_column, label_column : str or None
+        Metadata columns to colour and label the points by (None: no colour
+        map, the projector's own choice of label).
+    """
+    flat = n_components <= 2
+    camera = ({"orthographic": True, "position": [0, 0, 4], "target": [0, 0, 0], "zoom": 1}
+              if flat else
+              {"orthographic": False, "position": [0.45, 0.9, 1.6], "target": [0, 0, 0],
+               "zoom": 1})
+    title = f"the map ({'2-D' if flat else '3-D'}"
+    title += f", coloured by {color_column})" if color_column else ")"
+    # Every field the projector's own "save state" writes (TensorBoard 2.21), so
+    # that loading it leaves no panel half set.
+    state = {
+        "label": title, "isSelected": False,
+        "dataSetDimensions": [n_points, max(3, n_components)],
+        "selectedProjection": "pca", "pcaComponentDimensions": [0, 1] if flat else [0, 1, 2],
+        "projections": [], "cameraDef": camera, "selectedPoints": [], "filteredPoints": None,
+        "selectedColorOptionName": color_column or "No color map",
+        "forceCategoricalColoring": False, "selectedLabelOption": label_column,
+        "tSNEIteration": 0, "tSNEPerplexity": 30, "tSNELearningRate": 10, "tSNEis3d": True,
+        "umapIs3d": True, "umapNeighbors": 15, "umapMinDist": 0.1,
+        "customSelectedSearchByMetadataOption": label_column,
+        **{f"custom{side}{field}": value for side in ("XLeft", "XRight", "YUp", "YDown")
+           for field, value in (("Text", ""), ("Regex", False))},
+    }
+    Path(path).write_text(json.dumps([state], indent=1) + "\n", encoding="utf-8")
+
+
+def write_config(directory, tensor_name, *, metadata_path=None, bookmarks_path=None,
+                 sprite_path=None, single_image_dim=None) -> None:
     """Write ``projector_config.pbtxt`` with paths relative to ``directory``."""
     from tensorboard.plugins import projector
 
@@ -337,6 +468,8 @@ def write_config(directory, tensor_name, *, metadata_path=None, sprite_path=None
     embedding.tensor_name = tensor_name
     if metadata_path:
         embedding.metadata_path = metadata_path
+    if bookmarks_path:
+        embedding.bookmarks_path = bookmarks_path
     if sprite_path:
         embedding.sprite.image_path = sprite_path
         embedding.sprite.single_image_dim.extend(single_image_dim)
