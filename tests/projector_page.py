@@ -33,26 +33,9 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                   "--window-size=1400,1000")
 INSTALL_HINT = "apt-get install chromium chromium-driver (as root), pip install selenium"
 
-# Finds the projector element through shadow roots and same-origin iframes;
-# every script below starts with it and reads ``projector``.
-_FIND_PROJECTOR = """
-function find(root, selector) {
-  const hit = root.querySelector(selector);
-  if (hit) return hit;
-  for (const element of root.querySelectorAll('*')) {
-    const inner = element.shadowRoot ||
-        (element.tagName === 'IFRAME' ? element.contentDocument : null);
-    const found = inner ? find(inner, selector) : null;
-    if (found) return found;
-  }
-  return null;
-}
-const projector = find(document, 'vz-projector');
-"""
-
-# "top" when this document (shadow roots included) holds the projector without
-# an iframe in between, else the outermost iframe that holds it, else null.
-_FIND_PROJECTOR_FRAME = """
+# find(root, selector, intoFrames): the first match under ``root``, through
+# shadow roots and, with intoFrames, same-origin iframes.
+_FIND = """
 function find(root, selector, intoFrames) {
   const hit = root.querySelector(selector);
   if (hit) return hit;
@@ -64,6 +47,14 @@ function find(root, selector, intoFrames) {
   }
   return null;
 }
+"""
+
+# Every script below starts with this and reads ``projector``.
+_FIND_PROJECTOR = _FIND + "const projector = find(document, 'vz-projector', true);\n"
+
+# "top" when this document (shadow roots included) holds the projector without
+# an iframe in between, else the outermost iframe that holds it, else null.
+_FIND_PROJECTOR_FRAME = _FIND + """
 if (find(document, 'vz-projector', false)) return 'top';
 function frameOf(root) {
   for (const element of root.querySelectorAll('*')) {

@@ -303,7 +303,7 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
         files["sprite"] = SPRITE_FILE
         files["single_image_dim"] = list(single_image_dim)
     write_config(directory, files["tensor_name"], metadata_path=files.get("metadata"),
-                 bookmarks_path=BOOKMARKS_FILE, sprite_path=files.get("sprite"),
+                 bookmarks_path=files["bookmarks"], sprite_path=files.get("sprite"),
                  single_image_dim=files.get("single_image_dim"))
     files["config"] = CONFIG_FILE
     # Always an event file, even without a loss: it makes the directory a run
@@ -325,10 +325,9 @@ def projector_tensor(embedding: np.ndarray) -> np.ndarray:
     covariance) keeps its axes as they are: after the move the second-moment
     matrix is largest along the first axis and diagonal but for a fixed,
     tiny mixed moment, and the signs the projector's SVD gives those axes are
-    undone.  The projector then shows
-    the map itself, up to its own centering and scaling of each axis (the
-    move is a translation); maps of three or more dimensions are passed on
-    unchanged (a rotation of them is shown).
+    undone.  The projector then shows the map itself, up to its own centering
+    and scaling of each axis (the move is a translation); maps of three or
+    more dimensions are passed on unchanged (a rotation of them is shown).
 
     Parameters
     ----------
