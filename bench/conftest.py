@@ -38,3 +38,14 @@ def bench_data():
     X, description = load_benchmark_data()
     print(f"\nbenchmark data: {description}, first {len(X)} rows")
     return X
+
+
+@pytest.fixture(scope="module")
+def float32_data(bench_data):
+    """The benchmark data as float32 (what the peers take)."""
+    return bench_data.astype(np.float32)
+
+
+def once(benchmark, function, *args, **kwargs):
+    """Time one call of ``function`` (the runs here are long: one round is enough)."""
+    return benchmark.pedantic(function, args=args, kwargs=kwargs, rounds=1, iterations=1)

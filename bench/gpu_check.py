@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import MNIST  # noqa: E402
-from parametric_quality import knn_recall  # noqa: E402
+from conftest import MNIST
+from parametric_quality import knn_recall
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAIN_ROWS = 60_000

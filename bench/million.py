@@ -17,8 +17,8 @@ import numpy as np
 import tsne_native
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import THREADS  # noqa: E402
-from peak_rss import memory_status_mb  # noqa: E402
+from conftest import THREADS
+from peak_rss import memory_status_mb
 
 N, D, PERPLEXITY, SEED = 1_000_000, 50, 30, 0
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import MNIST, THREADS  # noqa: E402
-from peak_rss import memory_status_mb  # noqa: E402
+from conftest import MNIST, THREADS
+from peak_rss import memory_status_mb
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAIN_ROWS = 60_000

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import THREADS, load_benchmark_data  # noqa: E402
+from conftest import THREADS, load_benchmark_data
 
 PERPLEXITY = 30
 

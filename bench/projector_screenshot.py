@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from projector_page import ProjectorPage, tensorboard, wait_for_runs  # noqa: E402
+from projector_page import ProjectorPage, tensorboard, wait_for_runs
 
 # Let the first view settle (sprites loaded, the 3-D view's slow turn just begun).
 SETTLE_SECONDS = 2.0

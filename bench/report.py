@@ -48,7 +48,8 @@ def render(benchmarks):
             t = seconds(bench)
             ratio = f"{t / base:.2f}" if base else ""
             extra = bench["extra_info"]
-            notes = ", ".join(f"{k}={v}" for k, v in extra.items() if k not in ("seconds", "system", "data"))
+            notes = ", ".join(f"{k}={v}" for k, v in extra.items()
+                              if k not in ("seconds", "system", "data"))
             lines.append(f"| {bench['name']} | {t:.2f} | {ratio} | {notes} |")
         lines.append("")
     return "\n".join(lines)

@@ -9,19 +9,10 @@ import numpy as np
 import pytest
 
 import tsne_native
-from conftest import THREADS
+from conftest import THREADS, once
 
 K = 90
 PERPLEXITY = 30
-
-
-def once(benchmark, function, *args, **kwargs):
-    return benchmark.pedantic(function, args=args, kwargs=kwargs, rounds=1, iterations=1)
-
-
-@pytest.fixture(scope="module")
-def float32_data(bench_data):
-    return bench_data.astype(np.float32)
 
 
 @pytest.fixture(scope="module")

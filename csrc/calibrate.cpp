@@ -167,6 +167,11 @@ void calibrate_row(const double* distances, std::int64_t row, std::int64_t k,
     for (std::int64_t j = 0; j < k; ++j) probabilities[j] = weights[j] / z;
 }
 
+// Per-thread scratch space: one row's shifted squared distances and weights.
+struct RowScratch {
+    std::vector<double> shifted, weights;
+};
+
 }  // namespace
 
 void calibrate(const double* distances, std::int64_t n, std::int64_t k,
@@ -182,7 +187,6 @@ void calibrate(const double* distances, std::int64_t n, std::int64_t k,
     if (!(settings.entropy_tolerance > 0.0) || settings.max_iterations < 1) {
         throw std::invalid_argument("entropy tolerance and iteration limit must be positive");
     }
-    const std::int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
     // Rows between two interrupt checks inside a block (a power of two): about
     // 2^14 distances, so a block of long rows still stops soon after Ctrl-C.
     std::int64_t rows_per_check = 1;
@@ -190,27 +194,20 @@ void calibrate(const double* distances, std::int64_t n, std::int64_t k,
         rows_per_check *= 2;
     }
     const std::int64_t check_mask = rows_per_check - 1;
-    ParallelGuard guard(options);
-#pragma omp parallel num_threads(std::max(1, options.n_threads))
-    {
-        std::vector<double> shifted, weights;
-        guard.run([&] {
-            shifted.resize(k);
-            weights.resize(k);
+    for_each_block<RowScratch>(
+        block_count(n, kRowBlock), options,
+        [&](RowScratch& scratch) {
+            scratch.shifted.resize(k);
+            scratch.weights.resize(k);
+        },
+        [&](std::int64_t b, RowScratch& scratch, ParallelGuard& guard) {
+            const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
+            for (std::int64_t i = b * kRowBlock; i < end; ++i) {
+                if ((i & check_mask) == 0 && guard.checkpoint()) return;
+                calibrate_row(distances + i * k, i, k, settings, scratch.shifted,
+                              scratch.weights, probabilities + i * k, betas + i);
+            }
         });
-#pragma omp for schedule(dynamic, 1)
-        for (std::int64_t b = 0; b < blocks; ++b) {
-            guard.run([&] {
-                const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-                for (std::int64_t i = b * kRowBlock; i < end; ++i) {
-                    if ((i & check_mask) == 0 && guard.checkpoint()) return;
-                    calibrate_row(distances + i * k, i, k, settings, shifted, weights,
-                                  probabilities + i * k, betas + i);
-                }
-            });
-        }
-    }
-    guard.rethrow();
 }
 
 }  // namespace tsne

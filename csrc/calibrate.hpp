@@ -17,9 +17,14 @@ struct CalibrationSettings {
 // finds the precision beta_i such that the conditional distribution
 //   p_j = exp(-beta_i * d_j^2) / sum_l exp(-beta_i * d_l^2)
 // has entropy log(perplexity) nats, and writes p (n x k) and beta (n).
-// beta_i = 0 (uniform weights) where the distances cannot tell neighbours apart
-// (all equal, e.g. duplicates).  Where ties at the smallest distance make the
-// target unreachable, the weights approach uniform over those ties.
+// Two kinds of rows have no finite positive beta_i; they are tested in this
+// order, each to within the entropy tolerance:
+// - at least `perplexity` distances tie at the row's smallest (duplicates, or
+//   all k distances equal): even an infinitely narrow kernel spreads p over
+//   those ties, so p is uniform over them, 0 elsewhere, and beta_i = +inf;
+// - otherwise, perplexity == k: p is uniform over all k and beta_i = 0.
+// Otherwise beta_i is finite, except that it overflows to +inf for a row whose
+// distances are all below about 1e-154.
 //
 // Throws std::invalid_argument for bad sizes, a perplexity outside (0, k] or a
 // negative or non-finite distance.  Results do not depend on n_threads.

@@ -1,4 +1,5 @@
-// Exact k-nearest-neighbour search.
+// k-nearest-neighbour searches: exact, re-ranking of candidates, and the
+// probed (inverted-file) first stage of the approximate search.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,8 @@
-// Thread-count control, exception transport out of OpenMP regions, and
-// cooperative cancellation for the native core.
+// Thread-count control, exception transport out of OpenMP regions,
+// cooperative cancellation, and the one parallel loop of the native core.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -103,5 +104,44 @@ private:
     std::mutex mutex_;
     std::exception_ptr error_;
 };
+
+// The number of blocks of `size` items that cover n items.
+inline std::int64_t block_count(std::int64_t n, std::int64_t size) {
+    return (n + size - 1) / size;
+}
+
+// The parallel loop of the core: body(b, scratch, guard) for every block b in
+// [0, n_blocks), on max(1, options.n_threads) threads taking one block at a
+// time (blocks differ in cost).  Each thread default-constructs one Scratch and
+// hands it to setup(scratch) once before its first block.  Setup and every block
+// run under guard.run: the first exception is kept and rethrown after the
+// region, and once it was thrown or the interrupt check asked to stop, blocks
+// not yet begun are skipped.  A long block calls guard.checkpoint() between its
+// steps and returns early when that is true.  Which thread runs a block must not
+// change its result.
+template <class Scratch, class Setup, class Body>
+void for_each_block(std::int64_t n_blocks, const RunOptions& options, Setup&& setup,
+                    Body&& body) {
+    ParallelGuard guard(options);
+#pragma omp parallel num_threads(std::max(1, options.n_threads))
+    {
+        Scratch scratch;
+        guard.run([&] { setup(scratch); });
+#pragma omp for schedule(dynamic, 1)
+        for (std::int64_t b = 0; b < n_blocks; ++b) {
+            guard.run([&] { body(b, scratch, guard); });
+        }
+    }
+    guard.rethrow();
+}
+
+// The same loop without per-thread scratch: body(b, guard).
+template <class Body>
+void for_each_block(std::int64_t n_blocks, const RunOptions& options, Body&& body) {
+    struct NoScratch {};
+    for_each_block<NoScratch>(
+        n_blocks, options, [](NoScratch&) {},
+        [&](std::int64_t b, NoScratch&, ParallelGuard& guard) { body(b, guard); });
+}
 
 }  // namespace tsne

@@ -136,16 +136,10 @@ std::pair<std::int64_t, double> merge_rows(const SortedRows& a, const SortedRows
 // Runs body(i) for every row, in parallel blocks of rows.
 template <class Body>
 void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
-    const std::int64_t blocks = (n + kRowBlock - 1) / kRowBlock;
-    ParallelGuard guard(options);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(std::max(1, options.n_threads))
-    for (std::int64_t b = 0; b < blocks; ++b) {
-        guard.run([&] {
-            const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-            for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
-        });
-    }
-    guard.rethrow();
+    for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
+        for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
+    });
 }
 
 }  // namespace

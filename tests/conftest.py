@@ -1,9 +1,22 @@
 import os
+import signal
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def ctrl_c():
+    """SIGINT raises KeyboardInterrupt during the test, whatever the process inherited.
+
+    A shell starts background jobs (``cmd &``, CI runners, services) with
+    SIGINT ignored, and Python then installs no handler of its own.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

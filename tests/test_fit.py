@@ -12,6 +12,8 @@ import pytest
 
 import tsne_native
 from tsne_native import datasets, fit, projector
+from tsne_native.fit import command, readers
+from tsne_native.projector import log as projector_log
 
 # A tiny network and a short run: seconds per command on a CPU.
 TINY = ["--perplexity", "10", "--epochs", "2", "--hidden-layers", "16", "--batch-size", "64",
@@ -75,7 +77,7 @@ def test_embedding_model_and_metadata_agree(trained, files):
 def test_run_json_summary(trained, files):
     summary = json.loads((trained / "run.json").read_text())
     assert summary["mode"] == "fit"
-    assert summary["input"]["sha256"] == tsne_native.io.sha256_of(files / "train.npy")
+    assert summary["input"]["sha256"] == readers.sha256_of(files / "train.npy")
     assert summary["input"]["shape"] == [N_TRAIN, 64]
     parameters = summary["parameters"]
     assert (parameters["perplexity"], parameters["n_epochs"], parameters["hidden_layers"],
@@ -123,7 +125,7 @@ def test_word_vectors_use_words_and_cosine(tmp_path, capsys):
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 10))
     words = [f"w{i}" for i in range(60)]
-    (tmp_path / "v.vec").write_text(f"60 10\n" + "".join(
+    (tmp_path / "v.vec").write_text("60 10\n" + "".join(
         f"{word} {' '.join(f'{v:.5f}' for v in row)} \n" for word, row in zip(words, vectors)))
     code, _, stderr = run_command(capsys, tmp_path / "v.vec", "--out", tmp_path / "log", *TINY,
                                   "--quiet")
@@ -282,7 +284,7 @@ def test_failed_export_leaves_no_log(files, tmp_path, capsys, monkeypatch, failu
     def fail(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(projector, "write_plot", fail)
+    monkeypatch.setattr(projector_log, "write_plot", fail)
     code_returned, _, stderr = run_command(capsys, files / "train.npy", "--out",
                                            tmp_path / "log", *TINY, "--quiet")
     assert code_returned == code
@@ -334,7 +336,7 @@ def test_help_explains_every_option_with_its_default(capsys):
     # Training defaults are the estimator's own.
     assert f"(default: {tsne_native.ParametricTSNE().perplexity:g})" in text
     assert f"{fit.DEMO_TRAINING['epochs']} for the demo" in text
-    assert f"{fit._widths(fit.DEMO_TRAINING['hidden_layers'])} for the demo" in text
+    assert f"{command._widths(fit.DEMO_TRAINING['hidden_layers'])} for the demo" in text
 
 
 def test_console_script_is_declared():

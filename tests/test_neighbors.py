@@ -8,7 +8,7 @@ import pytest
 
 from conftest import brute_force_neighbors, probed_brute_force
 from tsne_native import _core, _validation, nearest_neighbors
-from tsne_native import neighbors as neighbors_module
+from tsne_native.affinity import _approximate
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -49,7 +49,7 @@ def test_integer_and_uint8_data_match_float(blobs):
     X = np.round(np.abs(blobs) * 10).astype(np.uint8)
     expected = nearest_neighbors(X.astype(np.float64), 10)
     for converted in (X, X.astype(np.int64), X.astype(np.int16)):
-        indices, distances = nearest_neighbors(converted, 10)
+        _, distances = nearest_neighbors(converted, 10)
         np.testing.assert_allclose(distances, expected[1], rtol=1e-12)
         # Integer data has exact ties; the distance profile is what must agree.
 
@@ -160,9 +160,9 @@ def inverted_file_on_small_data(monkeypatch):
             runs.append((m, probes.shape[1]))
         return probed_knn(x, probes, m, queries, c, n_threads)
 
-    monkeypatch.setattr(neighbors_module, "CLUSTER_ROWS", 16)
-    monkeypatch.setattr(neighbors_module, "FIRST_PROBES", 24)
-    monkeypatch.setattr(neighbors_module._core, "probed_knn", recorded)
+    monkeypatch.setattr(_approximate, "CLUSTER_ROWS", 16)
+    monkeypatch.setattr(_approximate, "FIRST_PROBES", 24)
+    monkeypatch.setattr(_approximate._core, "probed_knn", recorded)
     yield runs
 
 
@@ -288,7 +288,8 @@ def test_sparse_input_raises_type_error():
     ({"k": 10}, r"k must be in \[1, 9\]; got 10"),
     ({"k": 0}, r"k must be in \[1, 9\]; got 0"),
     ({"k": 3, "method": "magic"}, "method must be one of 'auto', 'exact', 'approx'; got 'magic'"),
-    ({"k": 3, "metric": "manhattan"}, "metric must be one of 'euclidean', 'cosine'; got 'manhattan'"),
+    ({"k": 3, "metric": "manhattan"},
+     "metric must be one of 'euclidean', 'cosine'; got 'manhattan'"),
     ({"k": 3, "n_jobs": 0}, "n_jobs must not be 0"),
     ({"k": 3, "n_jobs": -1000}, "leaves no thread"),
 ])
@@ -345,7 +346,7 @@ def _long_problem():
     return np.random.default_rng(0).random((40_000, 256), dtype=np.float32)
 
 
-def test_ctrl_c_interrupts_within_about_a_second():
+def test_ctrl_c_interrupts_within_about_a_second(ctrl_c):
     X = _long_problem()
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
     start = time.perf_counter()
@@ -361,7 +362,7 @@ def test_ctrl_c_interrupts_within_about_a_second():
     assert indices.shape == (100, 3)
 
 
-def test_ctrl_c_interrupts_the_probed_search_within_about_a_second():
+def test_ctrl_c_interrupts_the_probed_search_within_about_a_second(ctrl_c):
     rng = np.random.default_rng(9)
     n, clusters = 300_000, 1_000
     x = rng.normal(size=(n, 64)).astype(np.float32)

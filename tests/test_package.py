@@ -1,8 +1,6 @@
 import subprocess
 import sys
 
-import numpy as np
-
 import tsne_native
 
 

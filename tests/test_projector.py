@@ -6,9 +6,11 @@ import urllib.request
 import numpy as np
 import pytest
 from PIL import Image
-from projector_page import tensorboard, wait_for_runs
 
+from projector_page import tensorboard, wait_for_runs
 from tsne_native import datasets, fit, projector
+from tsne_native.projector import log as projector_log
+from tsne_native.projector import sprite
 
 # A tiny network and a short run: the tests check the files, not the map's quality.
 TINY = ["--perplexity", "10", "--epochs", "2", "--hidden-layers", "16", "--batch-size", "64",
@@ -64,7 +66,7 @@ def test_sprite_tiles_row_major_on_a_square_canvas():
 
 
 def test_sprite_is_shrunk_to_the_projector_limit(monkeypatch):
-    monkeypatch.setattr(projector, "MAX_SPRITE_SIDE", 40)
+    monkeypatch.setattr(sprite, "MAX_SPRITE_SIDE", 40)
     thumbnails = np.full((10, 16, 16, 1), 200, np.uint8)  # 4 x 4 grid of 16 px = 64 px
     canvas, single_image_dim = projector.sprite_image(thumbnails)
     assert single_image_dim == (10, 10)
@@ -106,7 +108,7 @@ def test_metadata_values_cannot_break_rows(tmp_path):
     # The projector skips whitespace-only lines, which would shift the rows after them.
     assert all(line.strip() for line in lines)
     projector.write_metadata(tmp_path / "s.tsv", {"label": ["a", ""]}, 2)
-    assert (tmp_path / "s.tsv").read_text() == f"a\n{projector.BLANK_ROW_PLACEHOLDER}\n"
+    assert (tmp_path / "s.tsv").read_text() == f"a\n{projector_log.BLANK_ROW_PLACEHOLDER}\n"
 
 
 def test_metadata_count_must_match(tmp_path):
@@ -152,7 +154,7 @@ def test_projector_tensor_moves_a_flat_map_without_changing_it(n_components):
     assert tensor.shape == (500, 3) and not tensor[:, n_components:].any()
     # A translation of the map (with the projector's axis signs undone): the
     # projector's centering removes it, so the view is the map itself.
-    signs = np.asarray(projector.PROJECTOR_PCA_SIGNS[:n_components])
+    signs = np.asarray(projector_log.PROJECTOR_PCA_SIGNS[:n_components])
     shift = tensor[:, :n_components] * signs - embedding
     np.testing.assert_allclose(shift, np.broadcast_to(shift[0], shift.shape), atol=1e-3)
     # About the origin, the first axis has the largest second moment and the
@@ -161,7 +163,7 @@ def test_projector_tensor_moves_a_flat_map_without_changing_it(n_components):
     assert moments[0, 0] > 50 * moments[1, 1] or n_components == 1
     if n_components == 2:
         tilt = moments[0, 1] * signs.prod() / moments[0, 0]
-        np.testing.assert_allclose(tilt, projector.PROJECTOR_TILT, rtol=1e-2)
+        np.testing.assert_allclose(tilt, projector_log.PROJECTOR_TILT, rtol=1e-2)
 
 
 def test_projector_tensor_passes_3d_maps_unchanged():
@@ -367,3 +369,22 @@ def test_tensorboard_lists_several_logs_under_one_parent(command_logs, tmp_path)
         lines, header = _check_run_as_the_browser_would(base, "new", command_logs / "new")
     assert lines[0].split("\t") == ["label", "set"]
     assert [line.split("\t")[1] for line in lines[header:]] == ["training"] * 150 + ["new"] * 40
+
+
+# -- reading metadata.tsv -----------------------------------------------------
+
+def test_single_column_metadata_has_no_header(tmp_path):
+    (tmp_path / "titles.tsv").write_text("first\nsecond\n\n")
+    assert projector.read_metadata(tmp_path / "titles.tsv") == {"titles": ["first", "second"]}
+
+
+def test_table_metadata_has_a_header_and_pads_short_rows(tmp_path):
+    (tmp_path / "m.tsv").write_text("word\tcount\nthe\t10\nof\n")
+    columns = projector.read_metadata(tmp_path / "m.tsv")
+    assert columns == {"word": ["the", "of"], "count": ["10", ""]}
+
+
+def test_metadata_row_with_extra_fields(tmp_path):
+    (tmp_path / "m.tsv").write_text("a\tb\n1\t2\t3\n")
+    with pytest.raises(ValueError, match=r"m.tsv, row 2: 3 fields, but the header names 2"):
+        projector.read_metadata(tmp_path / "m.tsv")

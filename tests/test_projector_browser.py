@@ -12,9 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from projector_page import (BrowserUnavailable, ProjectorPage, drawn_fraction, tensorboard,
-                            wait_for_runs)
 
+from projector_page import (
+    BrowserUnavailable,
+    ProjectorPage,
+    drawn_fraction,
+    tensorboard,
+    wait_for_runs,
+)
 from tsne_native import fit, projector
 
 # The bundled digits (sprites and labels) with a tiny network: the tests check

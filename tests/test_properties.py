@@ -36,9 +36,9 @@ from fractions import Fraction
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import scipy.sparse  # noqa: E402
+import numpy as np
+import pytest
+import scipy.sparse
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, assume, event, given, note, settings  # noqa: E402
@@ -318,7 +318,7 @@ def has_tiny_nonzero_row(x: Array, metric):
 
     A float64 row that is not all zero but whose squared norm underflows
     (every value below about 1e-154) is taken for an all-zero row, or gets an
-    imprecise norm: csrc/knn.cpp squares the values unscaled.  Such inputs are
+    imprecise norm: csrc/knn_common.hpp squares the values unscaled.  Such inputs are
     discarded here (hypothesis counts them as invalid, not as passes);
     ``test_cosine_of_a_tiny_nonzero_row`` below shows the failure.
     """
@@ -615,14 +615,10 @@ def test_affinities(x, source, more, method, metric, n_jobs):
         if use_x and x.shape[:1] != (graph_n,):
             problems |= {"knn"}
     n_ok = not problems - {"n_jobs", "method", "metric", "perplexity"}
-    if not is_real(perplexity) or not math.isfinite(perplexity) or perplexity <= 0:
+    if (not is_real(perplexity) or not math.isfinite(perplexity) or perplexity <= 0
+            or perplexity > n - 1):
         problems.add("perplexity")
-    elif perplexity > n - 1:
-        problems.add("perplexity")
-    if use_knn:
-        limit = graph_k
-    else:
-        limit = max(n - 1, 0)
+    limit = graph_k if use_knn else max(n - 1, 0)
     if n_neighbors is not None and (not is_integer(n_neighbors)
                                     or not 1 <= n_neighbors <= limit):
         problems.add("n_neighbors")

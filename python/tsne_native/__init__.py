@@ -2,19 +2,29 @@
 TensorBoard projector export.
 
 Importing this package does not import TensorFlow; only the modules that
-train or export do.
+train or export do.  The rooms, one per stage: :mod:`.affinity` (neighbours
+and the joint P), :mod:`.parametric` (the network), :mod:`.projector` (the
+log TensorBoard shows) and :mod:`.fit` (the command line).
 """
+
+from importlib import metadata as _metadata
 
 import scipy_openblas32  # noqa: F401  (loads the OpenBLAS that _core links against)
 
 from . import _core, datasets
-from .affinity import affinities, calibrate
-from .neighbors import nearest_neighbors
+from .affinity import affinities, calibrate, nearest_neighbors
 from .parametric import ParametricTSNE, load
 
-__version__ = "0.1.0"
-__all__ = ["affinities", "calibrate", "nearest_neighbors", "ParametricTSNE", "load",
-           "has_openmp", "datasets"]
+__version__ = _metadata.version("tsne-native")
+__all__ = [
+    "ParametricTSNE",
+    "affinities",
+    "calibrate",
+    "datasets",
+    "has_openmp",
+    "load",
+    "nearest_neighbors",
+]
 
 
 def has_openmp() -> bool:

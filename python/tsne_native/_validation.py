@@ -7,8 +7,10 @@ native code runs.
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
+from pathlib import Path
 
 import numpy as np
 
@@ -179,3 +181,117 @@ def resolve_n_jobs(n_jobs) -> int:
     if threads < 1:
         raise ValueError(f"n_jobs={n_jobs} leaves no thread on a machine with {cores} cores")
     return min(threads, cores)
+
+
+def check_perplexity(perplexity, *, largest=None, of="", n_neighbors=None, label=None) -> float:
+    """Return ``perplexity`` as a float after checking it against every limit given.
+
+    The rule, in one place: a perplexity is a finite number > 0, at most the
+    number of other points (or of the given neighbours of each point:
+    ``largest``), and at most ``n_neighbors`` when the caller chose that.
+
+    Parameters
+    ----------
+    perplexity : float
+    largest : int, optional
+        The largest perplexity the data allows (``n_samples - 1``, or ``k``
+        for distances to ``k`` neighbours).
+    of : str
+        What ``largest`` counts, for the message ("40 points").
+    n_neighbors : int, optional
+        Neighbours per point that P will have; the perplexity must not exceed it.
+    label : str, optional
+        How the message names the value (default ``perplexity=<value>``; the
+        command line says ``--perplexity <value>``).
+    """
+    perplexity = check_positive_number(perplexity, "perplexity")
+    label = label or f"perplexity={perplexity:g}"
+    if largest is not None and perplexity > largest:
+        raise ValueError(f"{label} is too large for {of}; the largest allowed is {largest:,}")
+    if n_neighbors is not None and perplexity > n_neighbors:
+        raise ValueError(f"{label} exceeds n_neighbors={n_neighbors}; use at least "
+                         f"{math.ceil(perplexity)} neighbours or a smaller perplexity")
+    return perplexity
+
+
+def check_count(count: int, n_points: int, noun: str, where: str | None = None) -> None:
+    """Raise ValueError unless there are as many ``noun`` (labels, rows, images) as points.
+
+    ``where`` names their source ("--labels topics.txt"): "<where> has 2
+    labels for 160 points".
+    """
+    if count != n_points:
+        source = f"{where} has " if where else ""
+        raise ValueError(f"{source}{count:,} {noun} for {n_points:,} points")
+
+
+def check_neighbor_graph(knn, n_samples=None):
+    """Validate precomputed neighbours ``(indices, distances)``.
+
+    Parameters
+    ----------
+    knn : tuple of two array_like of shape (n_samples, k)
+        Integer neighbour indices and their non-negative, finite distances.
+    n_samples : int or None
+        The number of points the graph must describe, when known.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_samples, k), dtype int64
+    distances : ndarray of shape (n_samples, k), dtype float64
+    """
+    if not isinstance(knn, (tuple, list)) or len(knn) != 2:
+        raise TypeError("knn must be a pair (indices, distances) as returned by "
+                        f"nearest_neighbors; got {type(knn).__name__}")
+    indices, distances = (np.asarray(a) for a in knn)
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"knn indices must be integers; got dtype {indices.dtype}")
+    if indices.ndim != 2 or indices.shape[1] < 1:
+        raise ValueError(f"knn indices must be 2-D (n_samples, k); got shape {indices.shape}")
+    if distances.shape != indices.shape:
+        raise ValueError(f"knn distances have shape {distances.shape} but indices have "
+                         f"shape {indices.shape}")
+    distances = check_distances(distances, name="knn distances")
+    n = indices.shape[0]
+    if n_samples is not None and n != n_samples:
+        raise ValueError(f"knn describes {n} points but X has {n_samples} rows")
+    if n < 2:
+        raise ValueError(f"knn needs at least 2 points; got {n}")
+    if indices.min() < 0 or indices.max() >= n:
+        raise ValueError(f"knn indices must lie in [0, {n - 1}]; got values from "
+                         f"{indices.min()} to {indices.max()}")
+    return np.ascontiguousarray(indices, dtype=np.int64), distances
+
+
+def check_distances(distances, *, name):
+    """Validate neighbour distances: 2-D, finite, non-negative.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, k), dtype float64, C-contiguous
+    """
+    distances = check_data(distances, name=name, min_rows=1)
+    negative = distances < 0
+    if negative.any():
+        row = int(np.flatnonzero(negative.any(axis=1))[0])
+        raise ValueError(f"{name} must be non-negative (row {row} is not)")
+    return np.ascontiguousarray(distances, dtype=np.float64)
+
+
+def check_file(path) -> Path:
+    """``path`` as a Path; FileNotFoundError when missing, ValueError when not a file."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    return path
+
+
+def read_text(path) -> str:
+    """The UTF-8 text of a checked file; ValueError naming the first undecodable byte."""
+    path = check_file(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None

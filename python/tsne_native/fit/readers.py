@@ -1,4 +1,4 @@
-"""Readers for the command line: data matrices, labels, metadata tables and images.
+"""Readers for the command line: data matrices, labels and images.
 
 Each reader raises ``ValueError`` naming the file and what is wrong with it
 (``FileNotFoundError`` or another ``OSError`` when the file system refuses),
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .._validation import check_file, read_text
 
 # .npy files larger than this are memory-mapped instead of read: the data is
 # then paged in once, by the checks and the conversion to float32.
@@ -77,7 +79,7 @@ def read_vectors(path, *, key: str = "X") -> Vectors:
     FileNotFoundError
         When ``path`` does not exist.
     """
-    path = _existing_file(path)
+    path = check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return Vectors(_load_npy(path), format="npy")
@@ -111,7 +113,7 @@ def read_labels(path) -> np.ndarray:
         For an unknown suffix, an array that is not one column, or a text
         file with several columns (a table belongs in the metadata).
     """
-    path = _existing_file(path)
+    path = check_file(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         labels = _load_npy(path)
@@ -123,7 +125,7 @@ def read_labels(path) -> np.ndarray:
     if suffix not in LABEL_SUFFIXES:
         raise ValueError(f"{path}: unknown label format {path.suffix!r}; use one of "
                          f"{', '.join(LABEL_SUFFIXES)}")
-    lines = _read_text(path).splitlines()
+    lines = read_text(path).splitlines()
     delimiter = {".tsv": "\t", ".csv": ","}.get(suffix)
     if delimiter is not None:
         for number, line in enumerate(lines, 1):
@@ -131,48 +133,6 @@ def read_labels(path) -> np.ndarray:
                 raise ValueError(f"{path}, line {number}: labels need one value per line, "
                                  "but this line has several columns (a table is metadata)")
     return np.array(lines, dtype=str)
-
-
-def read_metadata(path) -> dict[str, list[str]]:
-    """Read a TensorBoard-style metadata table, one row per point.
-
-    As in TensorBoard's projector: a file whose first line has a tab is a
-    table with a header row; otherwise it is one column without a header
-    (named after the file).  Blank lines are skipped, as the projector does.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A ``.tsv`` (or ``.txt``) file.
-
-    Returns
-    -------
-    dict of str to list of str
-        Column name to values, in file order; every column has one value per
-        row (short rows are padded with empty strings).
-
-    Raises
-    ------
-    ValueError
-        For a row with more fields than the header names.
-    """
-    path = _existing_file(path)
-    lines = [line for line in _read_text(path).splitlines() if line.strip()]
-    if not lines or "\t" not in lines[0]:
-        return {path.stem: lines}
-    names = lines[0].split("\t")
-    columns = {name: [] for name in names}
-    if len(columns) != len(names):
-        raise ValueError(f"{path}: the header repeats a column name: {lines[0]!r}")
-    for number, line in enumerate(lines[1:], 2):
-        fields = line.split("\t")
-        if len(fields) > len(names):
-            raise ValueError(f"{path}, row {number}: {len(fields)} fields, but the header "
-                             f"names {len(names)} columns")
-        fields += [""] * (len(names) - len(fields))
-        for values, field in zip(columns.values(), fields):
-            values.append(field)
-    return columns
 
 
 def read_images(path) -> np.ndarray:
@@ -190,7 +150,7 @@ def read_images(path) -> np.ndarray:
         As stored; :func:`tsne_native.projector.make_thumbnails` checks the
         shape and scales the values.
     """
-    path = _existing_file(path)
+    path = check_file(path)
     if path.suffix.lower() != ".npy":
         raise ValueError(f"{path}: images must be an .npy file; got {path.suffix!r}")
     return _load_npy(path)
@@ -206,22 +166,6 @@ def sha256_of(path) -> str:
 
 
 # -- helpers ----------------------------------------------------------------
-
-def _existing_file(path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    return path
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text (byte {err.start})") from None
-
 
 def _load_npy(path: Path) -> np.ndarray:
     mmap_mode = "r" if path.stat().st_size > MMAP_THRESHOLD_BYTES else None

@@ -185,7 +185,8 @@ def test_needs_data_or_neighbors():
     ((np.array([[1, 2], [0, 2], [0, 1], [0, 1]]), -np.ones((4, 2))), "non-negative"),
     ((np.array([[1, 2], [0, 2], [0, 1], [0, 1]]), np.full((4, 2), np.nan)), "NaN or infinity"),
     ((np.array([[0, 2], [0, 2], [0, 1], [0, 1]]), np.ones((4, 2))), "row 0 lists the point itself"),
-    ((np.array([[1, 1], [0, 2], [0, 1], [0, 1]]), np.ones((4, 2))), "row 0 lists neighbour 1 twice"),
+    ((np.array([[1, 1], [0, 2], [0, 1], [0, 1]]), np.ones((4, 2))),
+     "row 0 lists neighbour 1 twice"),
 ])
 def test_bad_precomputed_neighbors(knn, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -231,7 +232,7 @@ def test_affinities_do_not_import_tensorflow():
 
 
 @pytest.mark.parametrize("n, k", [(1_000_000, 60), (2_000, 30_000)])
-def test_ctrl_c_interrupts_calibration_within_about_a_second(n, k):
+def test_ctrl_c_interrupts_calibration_within_about_a_second(n, k, ctrl_c):
     # 480 MB of random distances (as much again for the result); calibrating
     # them on one thread takes several seconds, validating them a fraction of
     # one.  Rows of 30,000 neighbours: two blocks of rows in all, so the core

@@ -8,7 +8,6 @@ import pytest
 
 import tsne_native
 from tsne_native import ParametricTSNE
-from tsne_native.parametric import _training_length
 
 # A small network and short training keep each fit to a few seconds on a CPU.
 FAST = dict(hidden_layers=(64, 64), n_epochs=30, batch_size=256, learning_rate=3e-3,
@@ -104,22 +103,6 @@ def test_either_training_precision_gives_a_float32_network(blob_data, precision,
     assert tsne_native.load(tmp_path / "model").training_precision_ == precision
 
 
-@pytest.mark.parametrize("n_samples, precision, expected", [
-    (60_000, "mixed_bfloat16", (250, 25)),
-    (60_000, "float32", (180, 18)),
-    (100_000, "float32", (108, 10)),
-    (10_000_000, "mixed_bfloat16", (25, 2)),
-    (500, "float32", (250, 25)),
-])
-def test_automatic_training_length_is_a_budget_of_sampled_edges(n_samples, precision,
-                                                                 expected):
-    assert _training_length(None, None, n_samples, precision) == expected
-
-
-def test_given_training_length_is_kept():
-    assert _training_length(7, 0, 60_000, "float32") == (7, 0)
-
-
 def test_global_random_state_untouched(blob_data):
     import random
 
@@ -155,7 +138,8 @@ def test_load_in_a_fresh_process_needs_no_training_data(fitted, blob_data, tmp_p
     code = textwrap.dedent(f"""
         import numpy as np, tsne_native
         model = tsne_native.load({str(tmp_path / 'model')!r})
-        np.save({str(tmp_path / 'out.npy')!r}, model.transform(np.load({str(tmp_path / 'query.npy')!r})))
+        query = np.load({str(tmp_path / 'query.npy')!r})
+        np.save({str(tmp_path / 'out.npy')!r}, model.transform(query))
     """)
     subprocess.run([sys.executable, "-c", code], check=True)
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), fitted.transform(X[:50]), atol=1e-5)
@@ -229,6 +213,75 @@ def test_bad_parameters_raise(params, error, message):
         ParametricTSNE(**params).fit(X)
 
 
+def small_encoder(n_features, n_components=2):
+    import keras
+
+    return keras.Sequential([keras.Input(shape=(n_features,)),
+                             keras.layers.Dense(32, activation="silu"),
+                             keras.layers.Dense(n_components)], name="mine")
+
+
+def test_a_users_encoder_is_trained_and_kept(blob_data, tmp_path):
+    X, labels = blob_data
+    encoder = small_encoder(X.shape[1])
+    before = [w.copy() for w in encoder.get_weights()]
+    model = ParametricTSNE(encoder=encoder, random_state=0, **FAST).fit(X)
+    assert model.encoder_ is encoder and model.training_precision_ == "float32"
+    assert any(not np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
+    predicted = knn_vote(model.embedding_, labels, model.embedding_, exclude_self=True)
+    assert np.mean(predicted == labels) >= 0.95
+    model.save(tmp_path / "model")
+    loaded = tsne_native.load(tmp_path / "model")
+    assert loaded.encoder is None and loaded.encoder_.name == "mine"
+    np.testing.assert_allclose(loaded.transform(X[:20]), model.transform(X[:20]), atol=1e-6)
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: "net", TypeError, "encoder must be a keras.Model; got str"),
+    (lambda: small_encoder(7), ValueError, "encoder maps 7 features to 2 components, but X "
+                                           "has 10 features"),
+    (lambda: small_encoder(10, 3), ValueError, "n_components is 2"),
+])
+def test_a_wrong_encoder_is_refused_before_any_work(make, error, message):
+    X, _ = make_blobs(8, seed=0)
+    with pytest.raises(error, match=message):
+        ParametricTSNE(encoder=make(), **FAST).fit(X)
+
+
+def test_mixed_precision_is_for_the_built_network_only():
+    X, _ = make_blobs(8, seed=0)
+    with pytest.raises(ValueError, match="applies to the network ParametricTSNE builds"):
+        ParametricTSNE(encoder=small_encoder(10), precision="mixed_bfloat16").fit(X)
+
+
+def test_keras_callbacks_are_called_every_epoch(blob_data):
+    import keras
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.losses = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.losses.append(logs["loss"])
+
+    X, _ = blob_data
+    recorder = Recorder()
+    model = ParametricTSNE(callbacks=[recorder], random_state=0,
+                           **{**FAST, "n_epochs": 4}).fit(X)
+    np.testing.assert_allclose(recorder.losses, model.loss_history_, rtol=1e-6)
+
+
+@pytest.mark.parametrize("callbacks, message", [
+    ("print", "callbacks must be a list of keras.callbacks.Callback; got str"),
+    ([print], "callbacks must be keras.callbacks.Callback objects; got builtin_function"),
+])
+def test_callbacks_must_be_keras_callbacks(callbacks, message):
+    X, _ = make_blobs(8, seed=0)
+    with pytest.raises(TypeError, match=message):
+        ParametricTSNE(callbacks=callbacks, **FAST).fit(X)
+
+
 @pytest.mark.parametrize("bad, message", [
     (np.zeros(10), "must be 2-D"),
     (np.array([[0.0, 1.0], [np.nan, 2.0], [3.0, 4.0]]), "NaN or infinity \\(first in row 1\\)"),
@@ -256,9 +309,10 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     code = textwrap.dedent(f"""
         import numpy as np, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        two = [tf.config.LogicalDeviceConfiguration()] * 2
+        tf.config.set_logical_device_configuration(cpu, two)
         import tsne_native
-        from test_parametric import FAST, make_blobs
+        from test_estimator import FAST, make_blobs
         X, _ = make_blobs(60, seed=1)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         model = tsne_native.ParametricTSNE(random_state=0, strategy=strategy,
@@ -279,7 +333,7 @@ def _tests_dir():
     return Path(__file__).parent
 
 
-def test_ctrl_c_stops_training_within_about_a_second(blob_data):
+def test_ctrl_c_stops_training_within_about_a_second(blob_data, ctrl_c):
     import os
     import signal
     import threading

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import sys
-import time
-from contextlib import contextmanager
-
 import numpy as np
 import scipy.sparse
 
-from . import _core
-from ._validation import (check_choice, check_data, check_integer, check_memory,
-                          check_positive_number, resolve_n_jobs)
-from .neighbors import (METHODS, METRICS, check_distances, check_neighbor_graph,
-                        resolve_method, search, shares_memory)
+from .. import _core
+from .._progress import Progress
+from .._validation import (
+    check_choice,
+    check_data,
+    check_distances,
+    check_integer,
+    check_memory,
+    check_neighbor_graph,
+    check_perplexity,
+    resolve_n_jobs,
+)
+from .neighbors import METHODS, METRICS, resolve_method, search, shares_memory
 
 # Bisection stops when a row's entropy is this close to log(perplexity) (nats);
 # scikit-learn uses 1e-5, openTSNE 1e-8.  The safeguarded Newton steps make the
 # tighter tolerance cheap.
 ENTROPY_TOLERANCE = 1e-8
 MAX_ITERATIONS = 200
-# Peak memory of affinities beyond the data, per point and neighbour: at most
-# about 64 bytes while symmetrizing (README, "Hardening"; 59 measured).
-BYTES_PER_NEIGHBOR = 64
+# Peak memory of affinities beyond the data, per point and neighbour, while
+# symmetrizing (bench/peak_rss.py measures it).
+AFFINITY_BYTES_PER_NEIGHBOR = 64
 
 
 def calibrate(distances, perplexity, *, n_jobs=None):
@@ -51,8 +55,8 @@ def calibrate(distances, perplexity, *, n_jobs=None):
         Gaussian bandwidths ``1 / sqrt(2 beta_i)`` in distance units.  Where the
         perplexity cannot be reached because at least ``perplexity`` neighbours
         tie at the smallest distance (e.g. duplicates), the weights are uniform
-        over those ties and sigma is 0; where ``perplexity == k`` the weights
-        are uniform and sigma is ``inf``.
+        over those ties and sigma is 0 (this rule comes first); otherwise,
+        where ``perplexity == k``, the weights are uniform and sigma is ``inf``.
 
     Raises
     ------
@@ -61,7 +65,8 @@ def calibrate(distances, perplexity, *, n_jobs=None):
         perplexity outside ``(0, k]``.
     """
     distances = check_distances(distances, name="distances")
-    perplexity = _check_perplexity(perplexity, distances.shape[1], "the number of neighbours k")
+    perplexity = check_perplexity(perplexity, largest=distances.shape[1],
+                                  of=f"distances to {distances.shape[1]} neighbours per point")
     conditional, betas = _calibrate(distances, perplexity, resolve_n_jobs(n_jobs))
     with np.errstate(divide="ignore"):
         sigmas = 1.0 / np.sqrt(2.0 * betas)
@@ -126,65 +131,46 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
     check_choice(method, "method", METHODS)
     check_choice(metric, "metric", METRICS)
     threads = resolve_n_jobs(n_jobs)
-    data = None if X is None else check_data(X)
-    if data is None and knn is None:
+    if X is None and knn is None:
         raise ValueError("affinities needs X or precomputed neighbours knn=(indices, distances)")
-    n = data.shape[0] if data is not None else None
-    perplexity = check_positive_number(perplexity, "perplexity")
-
+    data = None if X is None else check_data(X)
     if knn is not None:
-        indices, distances = check_neighbor_graph(knn, n)
-        n = indices.shape[0]
-        _check_perplexity(perplexity, n - 1, f"n_samples - 1 = {n - 1}")
-        if n_neighbors is not None:
-            k = check_integer(n_neighbors, "n_neighbors", low=1, high=indices.shape[1])
-            indices, distances = indices[:, :k], distances[:, :k]
-        k = indices.shape[1]
+        indices, distances = check_neighbor_graph(knn, None if data is None else len(data))
+        n = len(indices)
     else:
-        _check_perplexity(perplexity, n - 1, f"n_samples - 1 = {n - 1}")
-        if n_neighbors is None:
-            k = min(n - 1, max(1, int(3 * perplexity)))
-        else:
-            k = check_integer(n_neighbors, "n_neighbors", low=1, high=n - 1)
-    check_memory(BYTES_PER_NEIGHBOR * n * k,
+        n = len(data)
+    perplexity = check_perplexity(perplexity, largest=n - 1, of=f"{n:,} points")
+    k = _neighbor_count(n_neighbors, perplexity, n, None if knn is None else indices.shape[1])
+    check_perplexity(perplexity, n_neighbors=k)
+    check_memory(AFFINITY_BYTES_PER_NEIGHBOR * n * k,
                  f"affinities of {n:,} points with {k} neighbours each")
-
+    progress = Progress(verbose)
     if knn is None:
         searched = resolve_method(method, data.shape)
-        with _stage(verbose, f"nearest neighbours ({searched}, {metric}, k={k}, n={n})"):
+        with progress.stage("neighbours", f"nearest neighbours ({searched}, {metric}, k={k}, "
+                                          f"n={n})"):
             indices, distances = search(data, k, searched, metric, threads, random_state,
                                         owns_data=not shares_memory(data, X))
         del data
-
-    if perplexity > k:
-        raise ValueError(f"perplexity={perplexity:g} exceeds n_neighbors={k}; use at least "
-                         f"{int(np.ceil(perplexity))} neighbours or a smaller perplexity")
-    with _stage(verbose, f"calibration (perplexity {perplexity:g})"):
-        conditional, _ = _calibrate(distances, perplexity, threads)
+    with progress.stage("calibration", f"calibration (perplexity {perplexity:g})"):
+        conditional, _ = _calibrate(distances[:, :k], perplexity, threads)
     del distances
-    with _stage(verbose, "symmetrization"):
-        indptr, columns, values = _core.symmetrize(indices, conditional, threads)
+    with progress.stage("symmetrization", "symmetrization"):
+        indptr, columns, values = _core.symmetrize(indices[:, :k], conditional, threads)
     P = scipy.sparse.csr_matrix((values, columns, indptr), shape=(n, n), copy=False)
     P.has_sorted_indices = True
     return P
 
 
-def _check_perplexity(perplexity, largest, what):
-    perplexity = check_positive_number(perplexity, "perplexity")
-    if perplexity > largest:
-        raise ValueError(f"perplexity={perplexity:g} is too large: it must not exceed {what}; "
-                         f"the largest allowed is {largest}")
-    return perplexity
+def _neighbor_count(n_neighbors, perplexity, n_samples, available):
+    """Neighbours per point: ``n_neighbors``, or by default 3 x perplexity (at most n - 1).
 
-
-@contextmanager
-def _stage(verbose, description):
-    """Report a stage and its wall time on stderr when ``verbose``."""
-    if not verbose:
-        yield
-        return
-    print(f"[tsne_native] {description} ...", file=sys.stderr, flush=True)
-    start = time.perf_counter()
-    yield
-    print(f"[tsne_native] {description}: {time.perf_counter() - start:.2f} s",
-          file=sys.stderr, flush=True)
+    ``available`` is the number of precomputed neighbours, if any: the default
+    then takes them all, and ``n_neighbors`` may not exceed them.
+    """
+    largest = n_samples - 1 if available is None else available
+    if n_neighbors is not None:
+        return check_integer(n_neighbors, "n_neighbors", low=1, high=largest)
+    if available is not None:
+        return available
+    return min(largest, max(1, int(3 * perplexity)))

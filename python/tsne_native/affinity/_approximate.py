@@ -1,17 +1,17 @@
-"""Nearest-neighbour search on the native core."""
+"""Approximate neighbours: a PCA projection, an inverted file in it, exact re-ranking.
+
+The search widens itself (more probed clusters, then a wider projection)
+until a sample of points shows it finds ``TARGET_RECALL`` of their true
+neighbours; :func:`approximate_search` returns None when only a projection
+wider than half the data would do, and the caller searches exactly.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._validation import check_choice, check_data, check_integer, check_memory, resolve_n_jobs
+from .. import _core
 
-METRICS = ("euclidean", "cosine")
-METHODS = ("auto", "exact", "approx")
-# Memory beyond the data per point and neighbour: the n x k result (16 bytes)
-# and, in the approximate search, n x 2k candidates with their distances (32).
-BYTES_PER_NEIGHBOR = 48
 # The approximate search ranks candidates in a PCA projection to this many
 # dimensions ...
 PROJECTED_DIMENSIONS = 64
@@ -32,112 +32,6 @@ FIRST_PROBES = 64
 # Centroids: Lloyd's k-means, this many iterations on this many sampled rows per cluster.
 KMEANS_ITERATIONS = 5
 KMEANS_ROWS_PER_CLUSTER = 32
-# method="auto" searches approximately from this many rows on (and when the
-# projection shrinks the data at least twofold); exactly below.
-AUTO_APPROX_MIN_SAMPLES = 20_000
-
-
-def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
-                      random_state=None):
-    """Find the ``k`` nearest neighbours of every row of ``X`` among the other rows.
-
-    Parameters
-    ----------
-    X : array_like of shape (n_samples, n_features)
-        Real-valued data: float32/float64, any integer or boolean dtype, any
-        memory layout.  float64 data is searched in float64, everything else
-        in float32.
-    k : int
-        Neighbours per point, ``1 <= k <= n_samples - 1``.
-    method : {"exact", "approx", "auto"}
-        ``"exact"``: blocked all-pairs search (GEMM-shaped distance blocks with
-        a running top-k per row, final distances recomputed exactly).
-        ``"approx"``: ``2 k`` candidates per point from a PCA projection of
-        the data to 64 dimensions, re-ranked by their exact distance in the
-        full dimension (the returned distances are exact; a true neighbour can
-        be missed, typically under 1%).  From 16,512 rows on, each point
-        searches only the k-means clusters (of about 128 rows) of its 64
-        nearest centroids in the projection; below, the whole projection.
-        Each choice is first checked on 500 sampled points and widened (twice
-        the clusters, then the whole projection, then twice its dimension)
-        while they would lose more than 1% of their neighbours.  With 128
-        features or fewer, or where only a projection wider than half the
-        features would do, the search is exact.
-        ``"auto"``: ``"approx"`` from 20,000 rows and 129 features on,
-        ``"exact"`` otherwise.
-    metric : {"euclidean", "cosine"}
-        ``"cosine"`` compares directions only (word and document vectors);
-        rows must not be all zero.
-    n_jobs : int or None
-        Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but
-        one; never more threads than cores.  The result does not depend on it.
-    random_state : int, numpy.random.Generator or None
-        Seeds the approximate method's samples (the rows its projection and
-        clusters are fitted to, the points checked); the exact method is
-        deterministic.
-
-    Returns
-    -------
-    indices : ndarray of shape (n_samples, k), dtype int64
-        Neighbour row numbers, nearest first (ties: smaller index first); a
-        point is never its own neighbour.
-    distances : ndarray of shape (n_samples, k), dtype float64
-        Euclidean distances (not squared), or cosine distances ``1 - cos``,
-        computed exactly in double precision from the data as searched
-        (float32 data far from the origin is first centered, in float32).
-
-    Raises
-    ------
-    ValueError
-        For malformed data (not 2-D, fewer than 2 rows, no columns, NaN/inf,
-        non-numeric dtype), ``k`` outside ``[1, n_samples - 1]``, an unknown
-        method or metric, ``n_jobs=0``, or an all-zero row with the cosine metric.
-    KeyboardInterrupt
-        When interrupted (Ctrl-C); the search stops within about a second.
-    """
-    data = check_data(X)
-    k = check_integer(k, "k", low=1, high=data.shape[0] - 1)
-    check_choice(method, "method", METHODS)
-    check_choice(metric, "metric", METRICS)
-    threads = resolve_n_jobs(n_jobs)
-    n_samples = data.shape[0]
-    check_memory(BYTES_PER_NEIGHBOR * n_samples * k,
-                 f"the neighbours of {n_samples:,} points, {k} each")
-    return search(data, k, method, metric, threads, random_state,
-                  owns_data=not shares_memory(data, X))
-
-
-def search(data, k, method, metric, threads, random_state, *, owns_data):
-    """Neighbours of validated data (the output of ``check_data``) by a checked method.
-
-    ``owns_data`` says ``data`` is a private copy that may be modified in place.
-    """
-    if metric == "cosine":
-        data = _tiny_rows_scaled_up(data, in_place=owns_data)
-    if resolve_method(method, data.shape) == "approx":
-        return approximate_search(data, k, metric, threads, random_state)
-    return exact_search(data, k, metric, threads, owns_data=owns_data)
-
-
-def resolve_method(method, shape):
-    """The search ``method`` runs on data of ``shape``: "exact" or "approx"."""
-    n_samples, n_features = shape
-    shrinks = n_features > 2 * PROJECTED_DIMENSIONS
-    if method == "approx" and shrinks:
-        return "approx"
-    if method == "auto" and shrinks and n_samples >= AUTO_APPROX_MIN_SAMPLES:
-        return "approx"
-    return "exact"
-
-
-def exact_search(data, k, metric, threads, *, owns_data):
-    """Exact neighbours of validated data (the output of ``check_data``).
-
-    ``owns_data`` says ``data`` is a private copy that may be modified in place.
-    """
-    if metric == "euclidean":
-        data = _centered_if_offset(data, in_place=owns_data)
-    return _core.exact_knn(data, k, getattr(_core.Metric, metric), threads)
 
 
 def approximate_search(data, k, metric, threads, random_state):
@@ -150,8 +44,12 @@ def approximate_search(data, k, metric, threads, random_state):
     sought only in the clusters of each point's nearest centroids
     (``_projected_candidates``).  A sample of points shows what each search
     would lose: the clusters probed double in number, and then the projection
-    its dimension, until the sample's recall reaches ``TARGET_RECALL``; the
-    search is exact when no projection at most half as wide as the data does.
+    its dimension, until the sample's recall reaches ``TARGET_RECALL``.
+
+    Returns
+    -------
+    (indices, distances) as :func:`~tsne_native.nearest_neighbors` returns
+    them, or None when no projection at most half as wide as the data does.
     """
     n_samples, n_features = data.shape
     rng = np.random.default_rng(random_state)
@@ -176,7 +74,7 @@ def approximate_search(data, k, metric, threads, random_state):
             return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
                                     threads)
         dimensions *= 2
-    return exact_search(data, k, metric, threads, owns_data=False)
+    return None
 
 
 def _projected_candidates(projected, count, queries, good_enough, threads, rng):
@@ -203,7 +101,8 @@ def _projected_candidates(projected, count, queries, good_enough, threads, rng):
             probes *= 2
     if good_enough(_nearest_rows(projected, queries, count)):
         # Only the indices: their projected distances are not needed (and not kept).
-        return exact_search(projected, count, "euclidean", threads, owns_data=False)[0]
+        # The projection is centered, so the exact search needs no preconditioning.
+        return _core.exact_knn(projected, count, _core.Metric.euclidean, threads)[0]
     return None
 
 
@@ -299,7 +198,7 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
     best_keys = np.empty((len(queries), 0), dtype=dtype)
     start = 0
     # Chunks of at most 4096 rows bound the (queries x rows) temporaries.
-    for chunk in _row_chunks(points, values=min(1 << 22, 4096 * points.shape[1])):
+    for chunk in row_chunks(points, values=min(1 << 22, 4096 * points.shape[1])):
         rows = np.arange(start, start + len(chunk))
         if inverse_norms is not None:
             chunk = (chunk * inverse_norms[rows, None]).astype(dtype)
@@ -360,7 +259,7 @@ def _scaled(rows, row_numbers, inverse_norms):
 def _row_norms(data):
     """Euclidean norm of every row (float64); ValueError for an all-zero row."""
     norms = np.concatenate([np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
-                            for chunk in _row_chunks(data)])
+                            for chunk in row_chunks(data)])
     zero = np.flatnonzero(norms == 0)
     if zero.size:
         raise ValueError(f"cosine distance is undefined for an all-zero row (row {zero[0]})")
@@ -423,7 +322,7 @@ def _projected_chunks(data, center, axes, inverse_norms):
     fine differences.
     """
     start = 0
-    for chunk in _row_chunks(data):
+    for chunk in row_chunks(data):
         rows = slice(start, start + len(chunk))
         chunk = chunk.astype(np.float64)
         if inverse_norms is not None:
@@ -433,114 +332,7 @@ def _projected_chunks(data, center, axes, inverse_norms):
         start = rows.stop
 
 
-def _tiny_rows_scaled_up(data, *, in_place):
-    """``data`` with every row too small for products of its values scaled up by a power of two.
-
-    Cosine distances do not depend on a row's length, but their computation
-    multiplies values: those of a row like ``[1e-170, 0]`` underflow to zero
-    and the row would pass for all-zero.  A power of two changes no bit of
-    the row's direction.  Returns ``data`` itself when no row is that small.
-    """
-    # Products of two values at least this large stay normal numbers.
-    smallest_safe = 2.0 ** (np.finfo(data.dtype).minexp // 2 + 8)
-    largest = np.concatenate([np.abs(chunk).max(axis=1) for chunk in _row_chunks(data)])
-    tiny = np.flatnonzero((largest > 0) & (largest < smallest_safe))
-    if tiny.size == 0:
-        return data
-    scaled = data if in_place else data.copy()
-    scaled[tiny] = np.ldexp(scaled[tiny], -np.frexp(largest[tiny])[1][:, None])
-    return scaled
-
-
-def _row_chunks(data, values=1 << 20):
+def row_chunks(data, values=1 << 20):
     """Views of ``data`` of about ``values`` values each (bounded temporaries)."""
     rows_per_chunk = max(1, values // data.shape[1])
     return [data[i:i + rows_per_chunk] for i in range(0, data.shape[0], rows_per_chunk)]
-
-
-def shares_memory(data, X):
-    """Whether the validated ``data`` may be a view of the caller's array ``X``."""
-    return isinstance(X, np.ndarray) and np.may_share_memory(data, X)
-
-
-# Center when the common offset's squared norm exceeds this multiple of the mean
-# squared distance to the centroid: the GEMM keys |x|^2 + |y|^2 - 2 x.y then carry
-# float rounding errors comparable to the distances themselves.
-_OFFSET_TO_SPREAD_LIMIT = 16.0
-
-
-def _centered_if_offset(data, *, in_place):
-    """``data`` minus its centroid when a large common offset would spoil precision.
-
-    Euclidean distances do not change under translation, but the squared norms
-    in the GEMM-shaped keys do: data such as ``1e4 + noise`` would rank its
-    neighbours by rounding error.  Centering is skipped when it cannot help,
-    so ordinary data is searched as given.
-    """
-    chunks = _row_chunks(data)
-    centroid = sum(chunk.sum(axis=0, dtype=np.float64) for chunk in chunks) / data.shape[0]
-    mean_square_norm = sum(np.einsum("ij,ij->", chunk, chunk, dtype=np.float64)
-                           for chunk in chunks) / data.shape[0]
-    offset = float(centroid @ centroid)
-    spread = max(mean_square_norm - offset, 0.0)
-    if offset <= _OFFSET_TO_SPREAD_LIMIT * spread:
-        return data
-    centered = data if in_place else np.empty_like(data)
-    start = 0
-    for chunk in chunks:
-        np.subtract(chunk, centroid, out=centered[start:start + len(chunk)], casting="same_kind")
-        start += len(chunk)
-    return centered
-
-
-def check_neighbor_graph(knn, n_samples=None):
-    """Validate precomputed neighbours ``(indices, distances)``.
-
-    Parameters
-    ----------
-    knn : tuple of two array_like of shape (n_samples, k)
-        Integer neighbour indices and their non-negative, finite distances.
-    n_samples : int or None
-        The number of points the graph must describe, when known.
-
-    Returns
-    -------
-    indices : ndarray of shape (n_samples, k), dtype int64
-    distances : ndarray of shape (n_samples, k), dtype float64
-    """
-    if not isinstance(knn, (tuple, list)) or len(knn) != 2:
-        raise TypeError("knn must be a pair (indices, distances) as returned by "
-                        f"nearest_neighbors; got {type(knn).__name__}")
-    indices, distances = (np.asarray(a) for a in knn)
-    if indices.dtype.kind not in "iu":
-        raise ValueError(f"knn indices must be integers; got dtype {indices.dtype}")
-    if indices.ndim != 2 or indices.shape[1] < 1:
-        raise ValueError(f"knn indices must be 2-D (n_samples, k); got shape {indices.shape}")
-    if distances.shape != indices.shape:
-        raise ValueError(f"knn distances have shape {distances.shape} but indices have "
-                         f"shape {indices.shape}")
-    distances = check_distances(distances, name="knn distances")
-    n = indices.shape[0]
-    if n_samples is not None and n != n_samples:
-        raise ValueError(f"knn describes {n} points but X has {n_samples} rows")
-    if n < 2:
-        raise ValueError(f"knn needs at least 2 points; got {n}")
-    if indices.min() < 0 or indices.max() >= n:
-        raise ValueError(f"knn indices must lie in [0, {n - 1}]; got values from "
-                         f"{indices.min()} to {indices.max()}")
-    return np.ascontiguousarray(indices, dtype=np.int64), distances
-
-
-def check_distances(distances, *, name):
-    """Validate neighbour distances: 2-D, finite, non-negative.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, k), dtype float64, C-contiguous
-    """
-    distances = check_data(distances, name=name, min_rows=1)
-    negative = distances < 0
-    if negative.any():
-        row = int(np.flatnonzero(negative.any(axis=1))[0])
-        raise ValueError(f"{name} must be non-negative (row {row} is not)")
-    return np.ascontiguousarray(distances, dtype=np.float64)

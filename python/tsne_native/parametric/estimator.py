@@ -2,39 +2,37 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import numbers
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ._validation import (check_choice, check_data, check_integer, check_positive_number,
-                          resolve_n_jobs)
-from .affinity import affinities
-from .neighbors import METRICS
-
-# Two heads and their three tails each: the repulsion pairs points drawn
-# independently of each other, so a step needs at least two heads.
-MIN_BATCH_SIZE = 8
+from .._params import EstimatorParams
+from .._progress import Progress
+from .._validation import (
+    check_choice,
+    check_data,
+    check_integer,
+    check_perplexity,
+    check_positive_number,
+    resolve_n_jobs,
+)
+from ..affinity import METRICS, affinities
+from ..projector.log import EMBEDDING_FILE
+from ._plan import MIN_BATCH_SIZE, PRECISIONS
 
 PARAMS_FILE = "parametric_tsne.json"
-EMBEDDING_FILE = "embedding.npy"
 FORMAT_VERSION = 1
-# n_epochs=None: train until about this many P-edges were sampled, a fixed compute
-# budget of about 7.5 minutes on 2 CPU cores with the default network (bfloat16
-# arithmetic, where the CPU has it, trains 1.4 times faster), within these bounds
-# on the number of epochs.  On MNIST 60k, 250 epochs (bfloat16) against 45 raised
-# the test 10-NN accuracy from 0.946 to 0.955 and the train recall@15 from 0.093
-# to 0.137.
-AUTO_TRAINING_EDGES = {"float32": 10_800_000, "mixed_bfloat16": 15_000_000}
-AUTO_EPOCHS = (25, 250)
-PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+# Constructor parameters that hold live objects, not settings: save() stores None.
+_LIVE_PARAMS = ("strategy", "encoder", "callbacks")
+# Fitted attributes kept in PARAMS_FILE (the network and the embedding have files
+# of their own), with the value that saves from before an attribute existed imply.
+_SAVED_ATTRIBUTES = {"n_features_in_": None, "kl_divergence_": None, "n_epochs_": None,
+                     "n_steps_": None, "training_precision_": "float32", "fit_seconds_": None}
 
 
-class ParametricTSNE:
+class ParametricTSNE(EstimatorParams):
     """t-SNE as a neural network: embed the training data, then new points with the same map.
 
     The joint probabilities P come from the native core
@@ -57,13 +55,13 @@ class ParametricTSNE:
         smaller values give heavier tails and tighter clusters.
     n_epochs : int or None, default=None
         Training length; one epoch samples as many P-edges as there are points.
-        ``None`` samples a fixed number of edges in all, within 25 to 250
-        epochs: 15 million when training in bfloat16 (250 epochs for 60,000
-        points and fewer), 10.8 million in float32 (180 epochs for 60,000,
-        250 for 43,200 and fewer).
+        ``None`` samples a fixed number of edges in all, more when training in
+        bfloat16 (``tsne_native.parametric.AUTO_TRAINING_EDGES``), within the
+        bounds ``tsne_native.parametric.AUTO_EPOCHS`` on the epochs.
     batch_size : int, default=1024
-        Points embedded per step (per device), at least 8: a quarter are
-        heads, each with three P-neighbours drawn with probability ``p_ij``.
+        Points embedded per step (per device), at least
+        ``tsne_native.parametric.MIN_BATCH_SIZE``: a quarter are heads, each
+        with three P-neighbours drawn with probability ``p_ij``.
     learning_rate : float, default=3e-3
         Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
@@ -74,14 +72,24 @@ class ParametricTSNE:
         of them.
     precision : {"auto", "float32", "mixed_bfloat16"}, default="auto"
         Arithmetic of the hidden layers during training.  ``"mixed_bfloat16"``
-        multiplies in bfloat16 (float32 weights and output), about 1.4 times
-        faster on CPUs with bfloat16 dot products (AVX512-BF16 or AMX) and
-        slower elsewhere; ``"auto"`` chooses it when training on such a CPU.
-        The fitted network computes in float32 either way.
+        multiplies in bfloat16 (float32 weights and output), faster on CPUs
+        with bfloat16 dot products (AVX512-BF16 or AMX) and slower elsewhere;
+        ``"auto"`` chooses it when training on such a CPU.  The fitted network
+        computes in float32 either way.  With ``encoder`` given, the encoder
+        trains in the dtypes it was built with: ``"auto"`` or ``"float32"``.
     n_neighbors : int or None, default=None
         Neighbours per point in P; ``None`` means ``min(n - 1, 3 * perplexity)``.
     metric : {"euclidean", "cosine"}, default="euclidean"
         Distance used for the neighbours (cosine suits word and document vectors).
+    encoder : keras.Model or None, default=None
+        Your own network, mapping ``(batch, n_features)`` float32 to
+        ``(batch, n_components)``, trained in place instead of the built one
+        (``hidden_layers`` is then unused, and the inputs are not
+        standardized for it).  Layers of your own need Keras registration
+        (``keras.saving.register_keras_serializable``) for ``save``/``load``.
+    callbacks : sequence of keras.callbacks.Callback or None, default=None
+        Called during training after the estimator's own (early
+        exaggeration, Ctrl-C); an epoch is one pass of ``fit``'s schedule.
     strategy : tf.distribute.Strategy or None, default=None
         Distribution strategy, e.g. ``tf.distribute.MirroredStrategy()`` for
         several GPUs; ``None`` uses the one in effect (a single device).
@@ -128,8 +136,8 @@ class ParametricTSNE:
     def __init__(self, n_components=2, perplexity=30.0, *, hidden_layers=(500, 500, 2000),
                  dof=1.0, n_epochs=None, batch_size=1024, learning_rate=3e-3,
                  early_exaggeration=12.0, early_exaggeration_epochs=None, precision="auto",
-                 n_neighbors=None, metric="euclidean", strategy=None, log_dir=None, n_jobs=None,
-                 random_state=None, verbose=False):
+                 n_neighbors=None, metric="euclidean", encoder=None, callbacks=None,
+                 strategy=None, log_dir=None, n_jobs=None, random_state=None, verbose=False):
         self.n_components = n_components
         self.perplexity = perplexity
         self.hidden_layers = hidden_layers
@@ -142,39 +150,13 @@ class ParametricTSNE:
         self.precision = precision
         self.n_neighbors = n_neighbors
         self.metric = metric
+        self.encoder = encoder
+        self.callbacks = callbacks
         self.strategy = strategy
         self.log_dir = log_dir
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
-
-    # -- scikit-learn estimator conventions ---------------------------------
-
-    @classmethod
-    def _param_names(cls):
-        signature = inspect.signature(cls.__init__)
-        return [name for name in signature.parameters if name != "self"]
-
-    def get_params(self, deep=True):
-        """The constructor parameters, as a dict (``deep`` is accepted for scikit-learn)."""
-        del deep
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params):
-        """Set constructor parameters; returns ``self``."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(f"invalid parameter {name!r} for ParametricTSNE; valid "
-                                 f"parameters are {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self):
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [f"{name}={value!r}" for name, value in self.get_params().items()
-                   if not _same(value, defaults[name].default)]
-        return f"ParametricTSNE({', '.join(changed)})"
 
     # -- fitting and embedding ----------------------------------------------
 
@@ -199,58 +181,31 @@ class ParametricTSNE:
         """
         del y
         data = check_data(X)
-        settings = self._checked_params()
-        perplexity_limit = data.shape[0] - 1
-        if settings["perplexity"] > perplexity_limit:
-            raise ValueError(f"perplexity={settings['perplexity']:g} is too large for "
-                             f"{data.shape[0]} samples; the largest allowed is {perplexity_limit}")
+        settings = self._checked_params(data.shape[1])
         seed = _seed_from(self.random_state)
-
-        started = time.perf_counter()
-        P = affinities(data, settings["perplexity"], n_neighbors=self.n_neighbors,
-                       metric=self.metric, n_jobs=self.n_jobs, random_state=seed,
-                       verbose=self.verbose)
-        affinity_seconds = time.perf_counter() - started
-
-        from . import _training  # TensorFlow only from here on
-
-        strategy = self.strategy if self.strategy is not None else _training.default_strategy()
+        progress = Progress(self.verbose)
+        with progress.stage("affinities"):
+            P = affinities(data, settings["perplexity"], n_neighbors=self.n_neighbors,
+                           metric=self.metric, n_jobs=self.n_jobs, random_state=seed,
+                           verbose=self.verbose)
         features = _network_input(data)
         del data
-        center = features.mean(axis=0, dtype=np.float64)
-        scale = _root_mean_square_distance_to(features, center)
-        precision = settings["precision"]
-        if precision == "auto":
-            precision = "mixed_bfloat16" if _training.native_bfloat16() else "float32"
-        n_epochs, early_epochs = _training_length(settings["n_epochs"],
-                                                  settings["early_exaggeration_epochs"],
-                                                  features.shape[0], precision)
-        with strategy.scope():
-            encoder = _training.build_encoder(
-                features.shape[1], settings["n_components"], settings["hidden_layers"],
-                center=center.astype(np.float32), scale=scale, seed=seed, precision=precision)
-        started = time.perf_counter()
-        self.loss_history_, self.n_steps_ = _training.train(
-            encoder, features, P, batch_size=settings["batch_size"],
-            n_epochs=n_epochs, learning_rate=settings["learning_rate"],
-            dof=settings["dof"], early_exaggeration=settings["early_exaggeration"],
-            early_exaggeration_epochs=early_epochs, seed=seed,
-            strategy=strategy, log_dir=self.log_dir, verbose=self.verbose)
-        training_seconds = time.perf_counter() - started
-        if not np.all(np.isfinite(self.loss_history_)):
-            raise ValueError("training diverged (the loss is not finite); try a smaller "
-                             f"learning_rate than {settings['learning_rate']:g}")
-        self.encoder_ = _training.float32_copy(encoder) if precision != "float32" else encoder
-        self.training_precision_ = precision
+        from . import _training  # TensorFlow only from here on
+
+        with progress.stage("training"):
+            fitted = _training.fit(features, P, settings, seed=seed, strategy=self.strategy,
+                                   encoder=self.encoder, callbacks=self.callbacks or (),
+                                   log_dir=self.log_dir, verbose=self.verbose)
+        self.encoder_, self.embedding_ = fitted.encoder, fitted.embedding
+        self.loss_history_ = fitted.loss_history
+        self.kl_divergence_ = float(fitted.loss_history[-1])
+        self.n_epochs_, self.n_steps_ = fitted.plan.n_epochs, fitted.plan.n_steps
+        self.training_precision_ = fitted.plan.precision
         self.n_features_in_ = features.shape[1]
-        self.kl_divergence_ = float(self.loss_history_[-1])
-        self.n_epochs_ = n_epochs
-        self.fit_seconds_ = {"affinities": affinity_seconds, "training": training_seconds}
-        self.embedding_ = _training.embed(self.encoder_, features)
-        if self.verbose:
-            print(f"[tsne_native] parametric t-SNE: affinities {affinity_seconds:.1f} s, "
-                  f"training {training_seconds:.1f} s, KL {self.kl_divergence_:.3f}",
-                  file=sys.stderr, flush=True)
+        self.fit_seconds_ = dict(progress.seconds)
+        progress.say(f"parametric t-SNE: affinities {progress.seconds['affinities']:.1f} s, "
+                     f"training {progress.seconds['training']:.1f} s, "
+                     f"KL {self.kl_divergence_:.3f}")
         return self
 
     def fit_transform(self, X, y=None):
@@ -284,9 +239,9 @@ class ParametricTSNE:
         if data.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {data.shape[1]} features, but this ParametricTSNE was "
                              f"fitted on {self.n_features_in_}")
-        from . import _training
+        from . import _network
 
-        return _training.embed(self.encoder_, _network_input(data))
+        return _network.embed(self.encoder_, _network_input(data))
 
     # -- persistence --------------------------------------------------------
 
@@ -307,28 +262,19 @@ class ParametricTSNE:
             Replace the files of an existing save.
         """
         self._check_fitted()
-        from . import _training
+        from . import _network
 
         directory = Path(path)
         if directory.exists() and not overwrite:
             raise FileExistsError(f"{directory} already exists; pass overwrite=True to replace it")
         directory.mkdir(parents=True, exist_ok=True)
-        params = self.get_params()
-        params["strategy"] = None  # a live device setup, not a setting to restore
+        params = self.get_params() | dict.fromkeys(_LIVE_PARAMS)
         params["log_dir"] = None if self.log_dir is None else str(self.log_dir)
         params["random_state"] = self.random_state if _is_json_seed(self.random_state) else None
-        state = {
-            "format_version": FORMAT_VERSION,
-            "params": params,
-            "n_features_in_": self.n_features_in_,
-            "loss_history_": self.loss_history_.tolist(),
-            "kl_divergence_": self.kl_divergence_,
-            "n_epochs_": self.n_epochs_,
-            "n_steps_": self.n_steps_,
-            "training_precision_": self.training_precision_,
-            "fit_seconds_": self.fit_seconds_,
-        }
-        _training.save_encoder(self.encoder_, directory / _training.MODEL_FILE)
+        state = {"format_version": FORMAT_VERSION, "params": params,
+                 "loss_history_": self.loss_history_.tolist(),
+                 **{name: getattr(self, name) for name in _SAVED_ATTRIBUTES}}
+        _network.save_encoder(self.encoder_, directory)
         np.save(directory / EMBEDDING_FILE, self.embedding_)
         (directory / PARAMS_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
@@ -337,41 +283,27 @@ class ParametricTSNE:
             raise ValueError("this ParametricTSNE is not fitted yet; call fit(X) before "
                              "transform or save")
 
-    def _checked_params(self):
+    def _checked_params(self, n_features):
         """The parameters, validated (the automatic choices, ``None``, left to fit).
 
         Raises ValueError or TypeError naming the bad parameter.
         """
         n_components = check_integer(self.n_components, "n_components", low=1)
-        hidden_layers = self.hidden_layers
-        if isinstance(hidden_layers, numbers.Integral):
-            hidden_layers = (hidden_layers,)
-        try:
-            hidden_layers = tuple(check_integer(width, "hidden_layers width", low=1)
-                                  for width in hidden_layers)
-        except TypeError:
-            raise TypeError("hidden_layers must be a sequence of positive integers; got "
-                            f"{self.hidden_layers!r}") from None
-        n_epochs = self.n_epochs
+        n_epochs, early_epochs = self.n_epochs, self.early_exaggeration_epochs
         if n_epochs is not None:
             n_epochs = check_integer(n_epochs, "n_epochs", low=1)
-        early_epochs = self.early_exaggeration_epochs
         if early_epochs is not None:
             early_epochs = check_integer(early_epochs, "early_exaggeration_epochs", low=0)
         if self.n_neighbors is not None:
             check_integer(self.n_neighbors, "n_neighbors", low=1)
         check_choice(self.metric, "metric", METRICS)
         resolve_n_jobs(self.n_jobs)
-        if self.strategy is not None:
-            from . import _training
-
-            if not _training.is_strategy(self.strategy):
-                raise TypeError("strategy must be a tf.distribute.Strategy or None; got "
-                                f"{type(self.strategy).__name__}")
+        precision = check_choice(self.precision, "precision", PRECISIONS)
+        self._check_live_objects(n_features, n_components, precision)
         return {
             "n_components": n_components,
-            "perplexity": check_positive_number(self.perplexity, "perplexity"),
-            "hidden_layers": hidden_layers,
+            "perplexity": check_perplexity(self.perplexity),
+            "hidden_layers": self._checked_hidden_layers(),
             "dof": check_positive_number(self.dof, "dof"),
             "n_epochs": n_epochs,
             "early_exaggeration_epochs": early_epochs,
@@ -379,8 +311,37 @@ class ParametricTSNE:
             "learning_rate": check_positive_number(self.learning_rate, "learning_rate"),
             "early_exaggeration": check_positive_number(self.early_exaggeration,
                                                         "early_exaggeration"),
-            "precision": check_choice(self.precision, "precision", PRECISIONS),
+            "precision": precision,
         }
+
+    def _checked_hidden_layers(self):
+        hidden_layers = self.hidden_layers
+        if isinstance(hidden_layers, numbers.Integral):
+            hidden_layers = (hidden_layers,)
+        try:
+            return tuple(check_integer(width, "hidden_layers width", low=1)
+                         for width in hidden_layers)
+        except TypeError:
+            raise TypeError("hidden_layers must be a sequence of positive integers; got "
+                            f"{self.hidden_layers!r}") from None
+
+    def _check_live_objects(self, n_features, n_components, precision):
+        """Check ``encoder``, ``callbacks`` and ``strategy`` (TensorFlow only when given)."""
+        if self.encoder is None and self.callbacks is None and self.strategy is None:
+            return
+        from . import _network, _training
+
+        if self.encoder is not None:
+            _network.check_encoder(self.encoder, n_features, n_components)
+            if precision == "mixed_bfloat16":
+                raise ValueError("precision='mixed_bfloat16' applies to the network "
+                                 "ParametricTSNE builds; give your encoder's layers a dtype "
+                                 "policy instead, or use precision='auto'")
+        if self.callbacks is not None:
+            _training.check_callbacks(self.callbacks)
+        if self.strategy is not None and not _training.is_strategy(self.strategy):
+            raise TypeError("strategy must be a tf.distribute.Strategy or None; got "
+                            f"{type(self.strategy).__name__}")
 
 
 def load(path):
@@ -412,31 +373,17 @@ def load(path):
     if state.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{state_file} has format version {state.get('format_version')!r}; "
                          f"this tsne_native reads version {FORMAT_VERSION}")
-    from . import _training
+    from . import _network
 
     params = dict(state["params"])
     params["hidden_layers"] = tuple(params["hidden_layers"])
     model = ParametricTSNE(**params)
-    model.encoder_ = _training.load_encoder(directory / _training.MODEL_FILE)
+    model.encoder_ = _network.load_encoder(directory)
     model.embedding_ = np.load(directory / EMBEDDING_FILE)
-    model.n_features_in_ = state["n_features_in_"]
     model.loss_history_ = np.asarray(state["loss_history_"], dtype=np.float64)
-    model.kl_divergence_ = state["kl_divergence_"]
-    model.n_epochs_ = state["n_epochs_"]
-    model.n_steps_ = state["n_steps_"]
-    # Saves from before mixed precision existed were trained in float32.
-    model.training_precision_ = state.get("training_precision_", "float32")
-    model.fit_seconds_ = state["fit_seconds_"]
+    for name, default in _SAVED_ATTRIBUTES.items():
+        setattr(model, name, state[name] if default is None else state.get(name, default))
     return model
-
-
-def _training_length(n_epochs, early_exaggeration_epochs, n_samples, precision):
-    """(epochs, exaggerated epochs), with ``None`` resolved to the automatic choices."""
-    if n_epochs is None:
-        n_epochs = int(np.clip(np.ceil(AUTO_TRAINING_EDGES[precision] / n_samples), *AUTO_EPOCHS))
-    if early_exaggeration_epochs is None:
-        early_exaggeration_epochs = max(1, n_epochs // 10)
-    return n_epochs, early_exaggeration_epochs
 
 
 def _network_input(data):
@@ -461,21 +408,3 @@ def _seed_from(random_state):
 
 def _is_json_seed(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
-
-
-def _root_mean_square_distance_to(features, center):
-    """sqrt(mean over rows of |x - center|^2 / n_features); 1 for constant data."""
-    squared = 0.0
-    rows_per_chunk = max(1, (1 << 20) // features.shape[1])
-    for start in range(0, features.shape[0], rows_per_chunk):
-        chunk = features[start:start + rows_per_chunk] - center
-        squared += float(np.einsum("ij,ij->", chunk, chunk))
-    scale = np.sqrt(squared / features.size)
-    return float(scale) if scale > 0 else 1.0
-
-
-def _same(a, b):
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return a is b

@@ -1,0 +1,75 @@
+"""Native core of tsne_native (use the functions of tsne_native instead).
+
+Typed stub of python/bindings.cpp.  Each array argument is converted to the
+dtype noted beside it, in C order, unless it already is so.  Bad sizes or
+values raise ValueError; Ctrl-C during a call raises KeyboardInterrupt.
+Results do not depend on n_threads.
+"""
+
+from typing import ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+class Metric:
+    """The distance of the kNN searches: euclidean, or cosine (1 - cos(angle))."""
+
+    __members__: ClassVar[dict[str, Metric]]
+    euclidean: ClassVar[Metric]
+    cosine: ClassVar[Metric]
+    def __init__(self, value: int) -> None: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __ne__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __index__(self) -> int: ...
+    def __int__(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> int: ...
+
+def has_openmp() -> bool:
+    """Whether the core was built with OpenMP (without it, n_threads is ignored)."""
+
+def exact_knn(
+    x: npt.ArrayLike,  # (n, d): C-order float64 is searched in float64, all else in float32
+    k: int,  # 1 <= k < n
+    metric: Metric,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each row's k nearest other rows: indices (n, k) int64, distances (n, k) float64."""
+
+def rerank_knn(
+    x: npt.ArrayLike,  # (n, d): distances from C-order float64 as is, all else as float32
+    candidates: npt.ArrayLike,  # (n, c) int64 row numbers; self and repeats skipped
+    k: int,
+    metric: Metric,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each row's k nearest candidates: indices (n, k) int64, distances (n, k) float64."""
+
+def probed_knn(
+    x: npt.ArrayLike,  # (n, d) float32
+    probes: npt.ArrayLike,  # (n, p) int64 cluster numbers in [0, m), home cluster first
+    m: int,  # the number of clusters
+    queries: npt.ArrayLike,  # (n_queries,) int64 row numbers
+    c: int,  # candidates per query, 1 <= c < n
+    n_threads: int,
+) -> npt.NDArray[np.int64]:
+    """Candidates (n_queries, c) int64 from the queries' probed clusters, -1 padded, unordered."""
+
+def calibrate(
+    distances: npt.ArrayLike,  # (n, k) float64, finite, non-negative
+    perplexity: float,  # in (0, k]
+    tolerance: float,  # on the entropy, nats
+    max_iterations: int,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """P(j|i) (n, k) float64 and the precisions beta (n,) float64 (may be 0 or inf)."""
+
+def symmetrize(
+    neighbors: npt.ArrayLike,  # (n, k) int64
+    conditional: npt.ArrayLike,  # (n, k) float64, P(j|i)
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
+    """Joint P as CSR: indptr (n + 1,) int64, indices (nnz,) int32, data (nnz,) float64."""

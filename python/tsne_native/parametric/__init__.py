@@ -1,0 +1,18 @@
+"""Parametric t-SNE: a network trained on the native joint P that embeds new points.
+
+``estimator`` holds :class:`ParametricTSNE` and :func:`load` (no TensorFlow
+until they train or load); ``_plan`` the rules of a fit's schedule and
+hardware use; ``_network``, ``_sampler`` and ``_training`` the TensorFlow side.
+"""
+
+from ._plan import AUTO_EPOCHS, AUTO_TRAINING_EDGES, MIN_BATCH_SIZE
+from .estimator import PARAMS_FILE, ParametricTSNE, load
+
+__all__ = [
+           "AUTO_EPOCHS",
+           "AUTO_TRAINING_EDGES",
+           "MIN_BATCH_SIZE",
+           "PARAMS_FILE",
+           "ParametricTSNE",
+           "load",
+]

@@ -1,0 +1,271 @@
+"""Training of parametric t-SNE: the one entry point from the estimator into TensorFlow.
+
+:func:`fit` probes the hardware, makes the :class:`~._plan.TrainingPlan`,
+builds (or takes) the encoder, trains it on sampled P-edges and returns the
+fitted network with its embedding of the training data.  Imported only when
+a :class:`~tsne_native.ParametricTSNE` trains, so ``import tsne_native``
+stays free of TensorFlow.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _network
+from ._plan import Hardware, TrainingPlan, cpu_multiplies_bfloat16, make_plan
+from ._sampler import EdgeSampler, TSNELoss
+from ._tensorflow import keras, tf
+
+
+@dataclass
+class Fitted:
+    """What training returns to the estimator.
+
+    Attributes
+    ----------
+    encoder : keras.Model
+        The trained network, computing in float32 when it was built here.
+    embedding : ndarray of shape (n_samples, n_components), dtype float32
+    loss_history : ndarray of shape (n_epochs,), dtype float64
+        The mean estimated KL(P || Q) of each epoch (exaggeration left out).
+    plan : TrainingPlan
+    """
+
+    encoder: keras.Model
+    embedding: np.ndarray
+    loss_history: np.ndarray
+    plan: TrainingPlan
+
+
+def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(),
+        log_dir=None, verbose=False) -> Fitted:
+    """Train a network on the joint probabilities ``P`` of ``features``.
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_samples, n_features), dtype float32
+    P : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        Joint probabilities from :func:`tsne_native.affinities`.
+    settings : dict
+        The estimator's checked parameters (``ParametricTSNE._checked_params``).
+    seed : int
+        Seeds the weights and the edge sampling.
+    strategy : tf.distribute.Strategy or None
+        ``None``: the one in effect.
+    encoder : keras.Model or None
+        The user's network, trained in place; ``None`` builds one.
+    callbacks : sequence of keras.callbacks.Callback
+        The user's, called after the trainer's own.
+    log_dir : str or path-like or None
+        Where to write TensorBoard loss scalars.
+    verbose : bool
+        Show the Keras progress bar.
+
+    Raises
+    ------
+    ValueError
+        When the loss stops being finite (the message suggests a smaller rate).
+    KeyboardInterrupt
+        On Ctrl-C or SIGTERM, at the end of the compiled call then running.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    plan = make_plan(len(features), batch_size=settings["batch_size"],
+                     n_epochs=settings["n_epochs"],
+                     early_exaggeration_epochs=settings["early_exaggeration_epochs"],
+                     precision=settings["precision"], hardware=probe_hardware(strategy),
+                     custom_encoder=encoder is not None)
+    with strategy.scope():
+        if encoder is None:
+            center, scale = _network.standardization(features)
+            encoder = _network.build_encoder(
+                features.shape[1], settings["n_components"], settings["hidden_layers"],
+                center=center, scale=scale, seed=seed, precision=plan.precision)
+            built = True
+        else:
+            built = False
+        trainer = Trainer(encoder, EdgeSampler(features, P, heads_per_step=plan.heads_per_step,
+                                               tails_per_head=plan.tails_per_head, seed=seed),
+                          TSNELoss(settings["dof"]))
+    loss_history = train(trainer, plan, learning_rate=settings["learning_rate"],
+                         early_exaggeration=settings["early_exaggeration"], strategy=strategy,
+                         callbacks=callbacks, log_dir=log_dir, verbose=verbose)
+    if not np.all(np.isfinite(loss_history)):
+        raise ValueError("training diverged (the loss is not finite); try a smaller "
+                         f"learning_rate than {settings['learning_rate']:g}")
+    if built and plan.precision != "float32":
+        encoder = _network.float32_copy(encoder)
+    return Fitted(encoder, _network.embed(encoder, features), loss_history, plan)
+
+
+class Trainer(keras.Model):
+    """Trains an encoder on the batches of a sampler under a loss.
+
+    Not saved: it holds the training data and edge list, which the fitted map
+    does not need.  Each element of the training dataset is a step number,
+    from which the sampler draws the step's edges.
+
+    Parameters
+    ----------
+    encoder : keras.Model
+    sampler : EdgeSampler
+    loss : TSNELoss
+        Called as ``loss(y, ids, groups, heads_per_step, tails_per_head)``,
+        returning ``(attraction, repulsion)``.
+    """
+
+    def __init__(self, encoder, sampler, loss):
+        super().__init__()
+        self.encoder = encoder
+        self.sampler = sampler
+        self.objective = loss
+        self.exaggeration = tf.Variable(1.0, trainable=False, name="exaggeration")
+        self.kl_tracker = keras.metrics.Mean(name="kl_divergence")
+        # The encoder is built; stop Keras from probing call() with step numbers.
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.kl_tracker]
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    def train_step(self, data):
+        sampler = self.sampler
+        ids, points = sampler.batch(tf.reshape(data, [-1])[0])
+        with tf.GradientTape() as tape:
+            y = self.encoder(points, training=True)
+            attraction, repulsion = self.objective(y, ids, sampler.groups,
+                                                   sampler.heads_per_step,
+                                                   sampler.tails_per_head)
+            loss = self.exaggeration * attraction + repulsion
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            # The optimizer sums gradients over replicas; each contributes its share.
+            scaled = loss / replicas
+        variables = self.encoder.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self.kl_tracker.update_state(attraction + repulsion + sampler.kl_offset)
+        return {"loss": self.kl_tracker.result()}
+
+
+def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbacks=(),
+          log_dir=None, verbose=False):
+    """Run the plan's steps; returns the loss of each epoch, (n_epochs,) float64."""
+    with strategy.scope():
+        # Annealing the step size to zero removes the sampling noise that
+        # otherwise blurs the finest neighbourhoods (kNN recall).
+        schedule = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=plan.n_steps, alpha=0.0)
+        trainer.compile(optimizer=keras.optimizers.Adam(schedule),
+                        steps_per_execution=plan.steps_per_execution,
+                        jit_compile=plan.jit_compile)
+    # One element per replica and step: the step number seeding that replica's edges.
+    steps = tf.data.Dataset.range(plan.n_steps * plan.replicas).batch(plan.replicas)
+    signal_received = threading.Event()
+    all_callbacks = [EarlyExaggeration(trainer.exaggeration, early_exaggeration,
+                                       plan.early_exaggeration_epochs),
+                     StopOnSignal(signal_received)]
+    if log_dir is not None:
+        all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
+                                                         write_graph=False))
+    all_callbacks += list(callbacks)
+    with signals_recorded(signal_received):
+        history = trainer.fit(steps, epochs=plan.n_epochs, steps_per_epoch=plan.steps_per_epoch,
+                              shuffle=False, callbacks=all_callbacks,
+                              verbose=_keras_verbosity(verbose))
+    return np.asarray(history.history["loss"], dtype=np.float64)
+
+
+class EarlyExaggeration(keras.callbacks.Callback):
+    """Multiplies the attraction by ``factor`` during the first ``epochs`` epochs."""
+
+    def __init__(self, variable, factor, epochs):
+        super().__init__()
+        self.variable, self.factor, self.epochs = variable, float(factor), int(epochs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.variable.assign(self.factor if epoch < self.epochs else 1.0)
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Raises ``KeyboardInterrupt`` at the end of the batch during which a signal arrived.
+
+    The handlers of SIGINT and SIGTERM raise it wherever the main thread is,
+    and TensorFlow's C++ swallows an exception raised in Python code it calls
+    (a ``__len__`` while it makes the dataset's iterator), after which training
+    would go on; ``received`` (set by :func:`signals_recorded`) is acted on here.
+    """
+
+    def __init__(self, received):
+        super().__init__()
+        self.received = received
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received.is_set():
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def signals_recorded(received):
+    """Set the event ``received`` on SIGINT or SIGTERM, then run their handlers.
+
+    Signals with the default or an ignoring handler are left alone, as is
+    everything outside the main thread (the only one that gets signals).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: handler for signum, handler in previous.items() if callable(handler)}
+
+    def record_then_handle(signum, frame):
+        received.set()
+        previous[signum](signum, frame)
+
+    for signum in previous:
+        signal.signal(signum, record_then_handle)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def probe_hardware(strategy) -> Hardware:
+    """The machine as training sees it (TensorFlow takes a GPU whenever it sees one)."""
+    return Hardware(gpu=gpu_visible(), cpu_bfloat16=cpu_multiplies_bfloat16(),
+                    replicas=strategy.num_replicas_in_sync)
+
+
+def gpu_visible():
+    """Whether TensorFlow trains on a GPU."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def check_callbacks(callbacks):
+    """Raise TypeError unless ``callbacks`` is a sequence of Keras callbacks."""
+    if isinstance(callbacks, keras.callbacks.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError("callbacks must be a list of keras.callbacks.Callback; got "
+                        f"{type(callbacks).__name__}")
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise TypeError("callbacks must be keras.callbacks.Callback objects; got "
+                            f"{type(callback).__name__}")
+
+
+def is_strategy(value):
+    """Whether ``value`` is a tf.distribute.Strategy."""
+    return isinstance(value, tf.distribute.Strategy)
+
+
+def _keras_verbosity(verbose):
+    """Keras' live bar on a terminal; one line per epoch into files and pipes."""
+    if not verbose:
+        return 0
+    return 1 if sys.stdout.isatty() else 2

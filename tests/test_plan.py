@@ -1,0 +1,85 @@
+"""The training plan's rules: training length, batch geometry, hardware choices."""
+
+import pytest
+
+from tsne_native.parametric._plan import (
+    MIN_BATCH_SIZE,
+    TAILS_PER_HEAD,
+    Hardware,
+    cpu_multiplies_bfloat16,
+    make_plan,
+    training_length,
+)
+
+
+@pytest.mark.parametrize("n_samples, precision, expected", [
+    (60_000, "mixed_bfloat16", (250, 25)),
+    (60_000, "float32", (180, 18)),
+    (100_000, "float32", (108, 10)),
+    (10_000_000, "mixed_bfloat16", (25, 2)),
+    (500, "float32", (250, 25)),
+])
+def test_automatic_training_length_is_a_budget_of_sampled_edges(n_samples, precision,
+                                                                 expected):
+    assert training_length(None, None, n_samples, precision) == expected
+
+
+def test_given_training_length_is_kept():
+    assert training_length(7, 0, 60_000, "float32") == (7, 0)
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse avx2 amx_bf16 amx_tile", True),
+    ("fpu sse avx2 avx512f avx512_vnni", False),
+])
+def test_native_bfloat16_reads_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n")
+    assert cpu_multiplies_bfloat16(cpuinfo) is expected
+
+
+def test_native_bfloat16_without_cpuinfo_is_false(tmp_path):
+    assert cpu_multiplies_bfloat16(tmp_path / "missing") is False
+
+
+def test_the_minimum_batch_holds_two_heads_with_their_tails():
+    assert MIN_BATCH_SIZE == 2 * (1 + TAILS_PER_HEAD)
+    plan = make_plan(1000, batch_size=MIN_BATCH_SIZE, n_epochs=1, early_exaggeration_epochs=0,
+                     precision="float32", hardware=Hardware(gpu=False, cpu_bfloat16=False))
+    assert plan.heads_per_step == 2 and plan.tails_per_head == TAILS_PER_HEAD
+
+
+@pytest.mark.parametrize("gpu, steps_per_execution", [(False, 4), (True, 42)])
+def test_an_epoch_is_whole_compiled_calls(gpu, steps_per_execution):
+    # 2,000 points, 16 heads x 3 tails = 48 edges a step: 42 steps an epoch.
+    plan = make_plan(2000, batch_size=64, n_epochs=3, early_exaggeration_epochs=1,
+                     precision="float32", hardware=Hardware(gpu=gpu, cpu_bfloat16=False))
+    assert plan.steps_per_execution == steps_per_execution
+    assert plan.steps_per_epoch % plan.steps_per_execution == 0
+    assert 42 <= plan.steps_per_epoch < 42 + steps_per_execution
+    assert plan.n_steps == 3 * plan.steps_per_epoch and plan.jit_compile is gpu
+
+
+def test_replicas_share_an_epoch():
+    one = make_plan(2000, batch_size=64, n_epochs=1, early_exaggeration_epochs=0,
+                    precision="float32", hardware=Hardware(gpu=True, cpu_bfloat16=False))
+    two = make_plan(2000, batch_size=64, n_epochs=1, early_exaggeration_epochs=0,
+                    precision="float32",
+                    hardware=Hardware(gpu=True, cpu_bfloat16=False, replicas=2))
+    assert two.steps_per_epoch == -(-one.steps_per_epoch // 2) and two.replicas == 2
+
+
+@pytest.mark.parametrize("gpu, cpu_bfloat16, custom_encoder, expected", [
+    (False, True, False, "mixed_bfloat16"),
+    (False, False, False, "float32"),
+    (True, True, False, "float32"),     # the GPU trains, whatever the CPU has
+    (False, True, True, "float32"),     # the user's network trains as built
+])
+def test_automatic_precision(gpu, cpu_bfloat16, custom_encoder, expected):
+    plan = make_plan(1000, batch_size=256, n_epochs=None, early_exaggeration_epochs=None,
+                     precision="auto", hardware=Hardware(gpu=gpu, cpu_bfloat16=cpu_bfloat16),
+                     custom_encoder=custom_encoder)
+    assert plan.precision == expected
+    assert (plan.n_epochs, plan.early_exaggeration_epochs) == training_length(
+        None, None, 1000, expected)
