@@ -4,9 +4,12 @@
 #include <pybind11/pybind11.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 #include <utility>
 
 #include "calibrate.hpp"
+#include "gradient.hpp"
 #include "knn.hpp"
 #include "parallel.hpp"
 #include "symmetrize.hpp"
@@ -116,6 +119,94 @@ py::tuple symmetrize(const InArray<std::int64_t>& neighbors, const InArray<doubl
                           to_numpy(std::move(p.data)));
 }
 
+void check_embedding(const InArray<double>& y, const char* name) {
+    if (y.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be 2-D");
+}
+
+tsne::InterpolationGrid make_grid(std::int64_t dimensions, std::int64_t n_boxes,
+                                  std::int64_t points_per_box, double lower, double box_width) {
+    return {dimensions, n_boxes, points_per_box, lower, box_width};
+}
+
+py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
+                            const InArray<std::int32_t>& indices, const InArray<double>& p,
+                            const InArray<double>& y, const InArray<double>& reference,
+                            double dof, int n_threads) {
+    check_embedding(y, "y");
+    check_embedding(reference, "reference");
+    const std::int64_t n = y.shape(0), d = y.shape(1);
+    if (indptr.ndim() != 1 || indptr.shape(0) != n + 1 || indices.ndim() != 1 ||
+        p.ndim() != 1 || indices.shape(0) != p.shape(0) || reference.shape(1) != d ||
+        indptr.at(n) != indices.shape(0)) {
+        throw std::invalid_argument("P must be an n x m CSR matrix for y (n x d), reference (m x d)");
+    }
+    py::array_t<double> attraction({n, d});
+    double log_sum = 0;
+    {
+        py::gil_scoped_release nogil;
+        log_sum = tsne::attractive_forces(indptr.data(), indices.data(), p.data(), y.data(), n,
+                                          reference.data(), reference.shape(0), d, dof,
+                                          attraction.mutable_data(), run_options(n_threads));
+    }
+    return py::make_tuple(attraction, log_sum);
+}
+
+py::array_t<double> spread_charges(const InArray<double>& y, std::int64_t n_boxes,
+                                   std::int64_t points_per_box, double lower, double box_width,
+                                   int n_threads) {
+    check_embedding(y, "y");
+    const auto grid = make_grid(y.shape(1), n_boxes, points_per_box, lower, box_width);
+    std::vector<py::ssize_t> shape(static_cast<std::size_t>(grid.dimensions + 1),
+                                   grid.nodes_per_axis());
+    shape[0] = grid.dimensions + 1;
+    py::array_t<double> charges(shape);
+    {
+        py::gil_scoped_release nogil;
+        tsne::spread_charges(y.data(), y.shape(0), grid, charges.mutable_data(),
+                             run_options(n_threads));
+    }
+    return charges;
+}
+
+py::array_t<double> interpolate_potentials(const InArray<double>& y, std::int64_t n_boxes,
+                                           std::int64_t points_per_box, double lower,
+                                           double box_width, const InArray<double>& potentials,
+                                           int n_threads) {
+    check_embedding(y, "y");
+    const auto grid = make_grid(y.shape(1), n_boxes, points_per_box, lower, box_width);
+    if (potentials.ndim() != grid.dimensions + 1 ||
+        potentials.size() != potentials.shape(0) * grid.node_count()) {
+        throw std::invalid_argument("potentials must be (n_fields, nodes, ...) over the grid");
+    }
+    const std::int64_t n = y.shape(0), n_fields = potentials.shape(0);
+    py::array_t<double> values({n, n_fields});
+    {
+        py::gil_scoped_release nogil;
+        tsne::interpolate_potentials(y.data(), n, grid, potentials.data(), n_fields,
+                                     values.mutable_data(), run_options(n_threads));
+    }
+    return values;
+}
+
+py::tuple barnes_hut_repulsion(const InArray<double>& y, const InArray<double>& sources,
+                               double dof, double theta, bool exclude_self, int n_threads) {
+    check_embedding(y, "y");
+    check_embedding(sources, "sources");
+    if (sources.shape(1) != y.shape(1)) {
+        throw std::invalid_argument("y and sources must have the same number of columns");
+    }
+    const std::int64_t n = y.shape(0), d = y.shape(1);
+    py::array_t<double> repulsion({n, d});
+    py::array_t<double> z(n);
+    {
+        py::gil_scoped_release nogil;
+        tsne::barnes_hut_repulsion(y.data(), n, sources.data(), sources.shape(0), d, dof, theta,
+                                   exclude_self, repulsion.mutable_data(), z.mutable_data(),
+                                   run_options(n_threads));
+    }
+    return py::make_tuple(repulsion, z);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -149,4 +240,14 @@ PYBIND11_MODULE(_core, m) {
           py::arg("tolerance"), py::arg("max_iterations"), py::arg("n_threads"));
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),
           py::arg("n_threads"));
+    m.def("attractive_forces", &attractive_forces, py::arg("indptr"), py::arg("indices"),
+          py::arg("p"), py::arg("y"), py::arg("reference"), py::arg("dof"), py::arg("n_threads"));
+    m.def("spread_charges", &spread_charges, py::arg("y"), py::arg("n_boxes"),
+          py::arg("points_per_box"), py::arg("lower"), py::arg("box_width"),
+          py::arg("n_threads"));
+    m.def("interpolate_potentials", &interpolate_potentials, py::arg("y"), py::arg("n_boxes"),
+          py::arg("points_per_box"), py::arg("lower"), py::arg("box_width"),
+          py::arg("potentials"), py::arg("n_threads"));
+    m.def("barnes_hut_repulsion", &barnes_hut_repulsion, py::arg("y"), py::arg("sources"),
+          py::arg("dof"), py::arg("theta"), py::arg("exclude_self"), py::arg("n_threads"));
 }

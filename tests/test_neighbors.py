@@ -393,3 +393,10 @@ def test_gil_released_during_native_work():
         time.sleep(0.001)
     worker.join()
     assert ticks > 50  # the main thread kept running while the search held no GIL
+
+
+def test_the_docstring_quotes_the_settings_in_force():
+    doc = nearest_neighbors.__doc__
+    assert "$" not in doc
+    assert f"to {_approximate.PROJECTED_DIMENSIONS} dimensions" in doc
+    assert f"checked on {_approximate.RECALL_CHECK_ROWS} sampled points" in doc

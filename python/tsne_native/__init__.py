@@ -3,8 +3,9 @@ TensorBoard projector export.
 
 Importing this package does not import TensorFlow; only the modules that
 train or export do.  The rooms, one per stage: :mod:`.affinity` (neighbours
-and the joint P), :mod:`.parametric` (the network), :mod:`.projector` (the
-log TensorBoard shows) and :mod:`.fit` (the command line).
+and the joint P), :mod:`.tsne` (the native optimizer), :mod:`.parametric` (the
+network), :mod:`.projector` (the log TensorBoard shows) and :mod:`.fit` (the
+command line).
 """
 
 from importlib import metadata as _metadata
@@ -13,10 +14,13 @@ import scipy_openblas32  # noqa: F401  (loads the OpenBLAS that _core links agai
 
 from . import _core, datasets
 from .affinity import affinities, calibrate, nearest_neighbors
-from .parametric import ParametricTSNE, load
+from .parametric import ParametricTSNE
+from .saved import load
+from .tsne import TSNE
 
 __version__ = _metadata.version("tsne-native")
 __all__ = [
+    "TSNE",
     "ParametricTSNE",
     "affinities",
     "calibrate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import numbers
 
 
 class EstimatorParams:
@@ -44,3 +45,8 @@ def _same(a, b):
         return bool(a == b)
     except (TypeError, ValueError):
         return a is b
+
+
+def is_json_seed(value) -> bool:
+    """Whether a ``random_state`` is a plain seed that a saved model can keep."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0

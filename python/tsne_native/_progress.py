@@ -46,3 +46,12 @@ class Progress:
         self.seconds[name] = time.perf_counter() - started
         if description is not None:
             self.say(f"{description}: {self.seconds[name]:.2f} s")
+
+
+def time_left(started: float, done: int, total: int) -> str:
+    """", about 12 s left" after ``done`` of ``total`` steps begun at ``started`` (perf_counter)."""
+    if done <= 0 or done >= total:
+        return ""
+    remaining = (time.perf_counter() - started) / done * (total - done)
+    return f", about {remaining:.0f} s left" if remaining < 120 else \
+        f", about {remaining / 60:.0f} min left"

@@ -34,6 +34,15 @@ KMEANS_ITERATIONS = 5
 KMEANS_ROWS_PER_CLUSTER = 32
 
 
+def settings_in_words():
+    """The settings above as the words and numbers a docstring quotes."""
+    return {"candidates": CANDIDATES_PER_NEIGHBOR, "dimensions": PROJECTED_DIMENSIONS,
+            "loss": f"{1 - TARGET_RECALL:.0%}", "cluster_rows": CLUSTER_ROWS,
+            "probes": FIRST_PROBES, "check_rows": RECALL_CHECK_ROWS,
+            # An inverted file needs more than 2 * FIRST_PROBES clusters.
+            "inverted_rows": f"{(2 * FIRST_PROBES + 1) * CLUSTER_ROWS:,}"}
+
+
 def approximate_search(data, k, metric, threads, random_state):
     """Candidates by a search in a PCA projection, re-ranked in the full dimension.
 
@@ -55,7 +64,7 @@ def approximate_search(data, k, metric, threads, random_state):
     rng = np.random.default_rng(random_state)
     candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
-    inverse_norms = 1.0 / _row_norms(data) if metric == "cosine" else None
+    inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
     reach = _neighbor_reach(data, queries, k, inverse_norms)
 
@@ -256,7 +265,7 @@ def _scaled(rows, row_numbers, inverse_norms):
     return rows
 
 
-def _row_norms(data):
+def row_norms(data):
     """Euclidean norm of every row (float64); ValueError for an all-zero row."""
     norms = np.concatenate([np.sqrt(np.einsum("ij,ij->i", chunk, chunk, dtype=np.float64))
                             for chunk in row_chunks(data)])

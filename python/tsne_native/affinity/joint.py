@@ -103,7 +103,7 @@ def affinities(X=None, perplexity=30, *, n_neighbors=None, knn=None, method="aut
         ``n_neighbors`` set, only the first ``n_neighbors`` columns are used.
     method : {"auto", "exact", "approx"}
         Neighbour search method (see :func:`nearest_neighbors`); ``"auto"``
-        searches approximately from 20,000 rows and 129 features on.
+        searches approximately on large data with many features.
     metric : {"euclidean", "cosine"}
     n_jobs : int or None
         Threads; ``None`` or ``-1`` uses every usable core, ``-2`` all but

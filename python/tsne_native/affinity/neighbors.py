@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from string import Template
+
 import numpy as np
 
 from .. import _core
 from .._validation import check_choice, check_data, check_integer, check_memory, resolve_n_jobs
+from . import _approximate
 from ._approximate import PROJECTED_DIMENSIONS, approximate_search, row_chunks
 
 METRICS = ("euclidean", "cosine")
@@ -33,18 +36,18 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     method : {"exact", "approx", "auto"}
         ``"exact"``: blocked all-pairs search (GEMM-shaped distance blocks with
         a running top-k per row, final distances recomputed exactly).
-        ``"approx"``: ``2 k`` candidates per point from a PCA projection of
-        the data to 64 dimensions, re-ranked by their exact distance in the
+        ``"approx"``: ``${candidates} k`` candidates per point from a PCA projection of
+        the data to ${dimensions} dimensions, re-ranked by their exact distance in the
         full dimension (the returned distances are exact; a true neighbour can
-        be missed, typically under 1%).  From 16,512 rows on, each point
-        searches only the k-means clusters (of about 128 rows) of its 64
+        be missed, typically under ${loss}).  From ${inverted_rows} rows on, each point
+        searches only the k-means clusters (of about ${cluster_rows} rows) of its ${probes}
         nearest centroids in the projection; below, the whole projection.
-        Each choice is first checked on 500 sampled points and widened (twice
+        Each choice is first checked on ${check_rows} sampled points and widened (twice
         the clusters, then the whole projection, then twice its dimension)
-        while they would lose more than 1% of their neighbours.  With 128
+        while they would lose more than ${loss} of their neighbours.  With ${narrow}
         features or fewer, or where only a projection wider than half the
         features would do, the search is exact.
-        ``"auto"``: ``"approx"`` from 20,000 rows and 129 features on,
+        ``"auto"``: ``"approx"`` from ${auto_rows} rows and ${wide} features on,
         ``"exact"`` otherwise.
     metric : {"euclidean", "cosine"}
         ``"cosine"`` compares directions only (word and document vectors);
@@ -87,6 +90,12 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
     return search(data, k, method, metric, threads, random_state,
                   owns_data=not shares_memory(data, X))
 
+
+
+# The docstring quotes the search's settings from the constants that hold them.
+nearest_neighbors.__doc__ = Template(nearest_neighbors.__doc__).substitute(
+    **_approximate.settings_in_words(), auto_rows=f"{AUTO_APPROX_MIN_SAMPLES:,}",
+    narrow=2 * PROJECTED_DIMENSIONS, wide=2 * PROJECTED_DIMENSIONS + 1)
 
 def search(data, k, method, metric, threads, random_state, *, owns_data):
     """Neighbours of validated data (the output of ``check_data``) by a checked method.
@@ -175,3 +184,49 @@ def _centered_if_offset(data, *, in_place):
         np.subtract(chunk, centroid, out=centered[start:start + len(chunk)], casting="same_kind")
         start += len(chunk)
     return centered
+
+
+def query_neighbors(data, queries, k, metric="euclidean"):
+    """The ``k`` nearest rows of ``data`` to each row of ``queries``, nearest first.
+
+    A blocked search for points that are not among the rows searched (new
+    points placed on a fitted map): float32 products rank ``2 k`` candidates,
+    whose distances are then computed exactly in float64.
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_samples, n_features)
+        Validated data (the output of ``check_data``).
+    queries : ndarray of shape (n_queries, n_features)
+    k : int
+        ``1 <= k <= n_samples``.
+    metric : {"euclidean", "cosine"}
+
+    Returns
+    -------
+    indices : ndarray of shape (n_queries, k), dtype int64
+    distances : ndarray of shape (n_queries, k), dtype float64
+    """
+    if metric == "cosine":
+        data = data / _approximate.row_norms(data)[:, None]
+        queries = queries / _approximate.row_norms(queries)[:, None]
+    reference = data.astype(np.float32)
+    squared_norms = np.einsum("ij,ij->i", reference, reference)
+    count = min(len(data), 2 * k)
+    indices = np.empty((len(queries), k), dtype=np.int64)
+    distances = np.empty((len(queries), k))
+    # Blocks of queries bound the (queries x n_samples) keys to about 2^24 values.
+    step = max(1, (1 << 24) // len(data))
+    for start in range(0, len(queries), step):
+        block = queries[start:start + step]
+        keys = squared_norms - 2.0 * (block.astype(np.float32) @ reference.T)
+        candidates = (np.argpartition(keys, count - 1, axis=1)[:, :count] if count < len(data)
+                      else np.broadcast_to(np.arange(len(data)), keys.shape))
+        differences = data[candidates].astype(np.float64) - block[:, None, :]
+        exact = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
+        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
+        indices[start:start + step] = np.take_along_axis(candidates, order, axis=1)
+        distances[start:start + step] = np.take_along_axis(exact, order, axis=1)
+    if metric == "cosine":
+        distances = distances ** 2 / 2  # 1 - cos of unit vectors
+    return indices, distances

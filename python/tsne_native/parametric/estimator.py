@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._params import EstimatorParams
+from .._params import EstimatorParams, is_json_seed
 from .._progress import Progress
 from .._validation import (
     check_choice,
@@ -270,7 +270,7 @@ class ParametricTSNE(EstimatorParams):
         directory.mkdir(parents=True, exist_ok=True)
         params = self.get_params() | dict.fromkeys(_LIVE_PARAMS)
         params["log_dir"] = None if self.log_dir is None else str(self.log_dir)
-        params["random_state"] = self.random_state if _is_json_seed(self.random_state) else None
+        params["random_state"] = self.random_state if is_json_seed(self.random_state) else None
         state = {"format_version": FORMAT_VERSION, "params": params,
                  "loss_history_": self.loss_history_.tolist(),
                  **{name: getattr(self, name) for name in _SAVED_ATTRIBUTES}}
@@ -400,11 +400,7 @@ def _seed_from(random_state):
     """A 31-bit seed drawn from ``random_state`` without touching global state."""
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**31 - 1024))
-    if random_state is None or _is_json_seed(random_state):
+    if random_state is None or is_json_seed(random_state):
         return int(np.random.default_rng(random_state).integers(2**31 - 1024))
     raise TypeError("random_state must be None, an int or a numpy.random.Generator; got "
                     f"{random_state!r}")
-
-
-def _is_json_seed(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,168 @@
+// Charges spread onto, and potentials read from, the interpolation grid of
+// FIt-SNE (Linderman et al., 2019): Lagrange polynomials through the
+// equispaced nodes of each point's box (see gradient.hpp).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "gradient.hpp"
+
+namespace tsne {
+namespace {
+
+constexpr std::int64_t kPointBlock = 1024;
+constexpr std::int64_t kBoxBlock = 64;
+constexpr std::int64_t kMaxPointsPerBox = 8;
+
+// Where a point sits on the grid: its box's first node on each axis and the
+// Lagrange weights of the box's nodes on each axis.
+struct Stencil {
+    std::array<std::int64_t, 3> first_node{};
+    std::array<std::array<double, kMaxPointsPerBox>, 3> weights{};
+    std::int64_t box = 0;  // flat box number, C order
+};
+
+class Interpolator {
+public:
+    explicit Interpolator(const InterpolationGrid& grid) : grid_(grid) {
+        const std::int64_t p = grid.points_per_box;
+        if (grid.dimensions < 1 || grid.dimensions > 3) {
+            throw std::invalid_argument("the grid must have 1 to 3 dimensions");
+        }
+        if (p < 1 || p > kMaxPointsPerBox || grid.n_boxes < 1) {
+            throw std::invalid_argument("the grid needs at least one box of 1 to 8 nodes");
+        }
+        if (!(grid.box_width > 0) || !std::isfinite(grid.box_width) || !std::isfinite(grid.lower)) {
+            throw std::invalid_argument("the grid's boxes must have a finite width > 0");
+        }
+        for (std::int64_t k = 0; k < p; ++k) nodes_[k] = (k + 0.5) / double(p);
+        for (std::int64_t k = 0; k < p; ++k) {
+            double denominator = 1;
+            for (std::int64_t l = 0; l < p; ++l) {
+                if (l != k) denominator *= nodes_[k] - nodes_[l];
+            }
+            inverse_denominators_[k] = 1.0 / denominator;
+        }
+    }
+
+    Stencil stencil(const double* point) const {
+        Stencil s;
+        const std::int64_t p = grid_.points_per_box;
+        for (std::int64_t k = 0; k < grid_.dimensions; ++k) {
+            if (!std::isfinite(point[k])) throw std::invalid_argument("the embedding is not finite");
+            const double position = (point[k] - grid_.lower) / grid_.box_width;
+            const std::int64_t box = std::clamp<std::int64_t>(
+                static_cast<std::int64_t>(std::floor(position)), 0, grid_.n_boxes - 1);
+            const double u = position - double(box);
+            for (std::int64_t a = 0; a < p; ++a) {
+                double product = inverse_denominators_[a];
+                for (std::int64_t b = 0; b < p; ++b) {
+                    if (b != a) product *= u - nodes_[b];
+                }
+                s.weights[k][a] = product;
+            }
+            s.first_node[k] = box * p;
+            s.box = s.box * grid_.n_boxes + box;
+        }
+        return s;
+    }
+
+    // visit(node, weight) for each of the p^d nodes of the stencil's box.
+    template <class Visit>
+    void for_each_node(const Stencil& s, Visit&& visit) const {
+        const std::int64_t p = grid_.points_per_box, d = grid_.dimensions;
+        const std::int64_t axis = grid_.nodes_per_axis();
+        std::int64_t combinations = 1;
+        for (std::int64_t k = 0; k < d; ++k) combinations *= p;
+        for (std::int64_t c = 0; c < combinations; ++c) {
+            std::int64_t node = 0, rest = c;
+            double weight = 1;
+            for (std::int64_t k = d - 1; k >= 0; --k) {
+                const std::int64_t offset = rest % p;
+                rest /= p;
+                weight *= s.weights[k][offset];
+            }
+            rest = c;
+            std::int64_t scale = 1;
+            for (std::int64_t k = d - 1; k >= 0; --k) {
+                node += (s.first_node[k] + rest % p) * scale;
+                rest /= p;
+                scale *= axis;
+            }
+            visit(node, weight);
+        }
+    }
+
+private:
+    InterpolationGrid grid_;
+    std::array<double, kMaxPointsPerBox> nodes_{};
+    std::array<double, kMaxPointsPerBox> inverse_denominators_{};
+};
+
+std::int64_t box_count(const InterpolationGrid& grid) {
+    std::int64_t boxes = 1;
+    for (std::int64_t k = 0; k < grid.dimensions; ++k) boxes *= grid.n_boxes;
+    return boxes;
+}
+
+}  // namespace
+
+std::int64_t InterpolationGrid::node_count() const {
+    std::int64_t nodes = 1;
+    for (std::int64_t k = 0; k < dimensions; ++k) nodes *= nodes_per_axis();
+    return nodes;
+}
+
+void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& grid,
+                    double* charges, const RunOptions& options) {
+    const Interpolator interpolator(grid);
+    const std::int64_t d = grid.dimensions, nodes = grid.node_count(), boxes = box_count(grid);
+    // Points by box, in index order within a box: each box's nodes are written by
+    // the one thread that owns the box, in the same order for any thread count.
+    std::vector<Stencil> stencils(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> starts(boxes + 1, 0), order(static_cast<std::size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) {
+        stencils[i] = interpolator.stencil(y + i * d);
+        ++starts[stencils[i].box + 1];
+    }
+    for (std::int64_t b = 0; b < boxes; ++b) starts[b + 1] += starts[b];
+    std::vector<std::int64_t> next(starts.begin(), starts.end() - 1);
+    for (std::int64_t i = 0; i < n; ++i) order[next[stencils[i].box]++] = i;
+    std::fill(charges, charges + (d + 1) * nodes, 0.0);
+    for_each_block(block_count(boxes, kBoxBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        const std::int64_t end = std::min(boxes, (b + 1) * kBoxBlock);
+        for (std::int64_t s = starts[b * kBoxBlock]; s < starts[end]; ++s) {
+            const std::int64_t i = order[s];
+            interpolator.for_each_node(stencils[i], [&](std::int64_t node, double weight) {
+                charges[node] += weight;
+                for (std::int64_t k = 0; k < d; ++k) {
+                    charges[(k + 1) * nodes + node] += weight * y[i * d + k];
+                }
+            });
+        }
+    });
+}
+
+void interpolate_potentials(const double* y, std::int64_t n, const InterpolationGrid& grid,
+                            const double* potentials, std::int64_t n_fields, double* values,
+                            const RunOptions& options) {
+    const Interpolator interpolator(grid);
+    const std::int64_t d = grid.dimensions, nodes = grid.node_count();
+    for_each_block(block_count(n, kPointBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        const std::int64_t end = std::min(n, (b + 1) * kPointBlock);
+        for (std::int64_t i = b * kPointBlock; i < end; ++i) {
+            double* value = values + i * n_fields;
+            std::fill(value, value + n_fields, 0.0);
+            interpolator.for_each_node(interpolator.stencil(y + i * d),
+                                       [&](std::int64_t node, double weight) {
+                for (std::int64_t f = 0; f < n_fields; ++f) {
+                    value[f] += weight * potentials[f * nodes + node];
+                }
+            });
+        }
+    });
+}
+
+}  // namespace tsne

@@ -1,0 +1,10 @@
+"""t-SNE optimized by the native core: ``TSNE`` with ``fit`` and ``transform``.
+
+``estimator`` holds the estimator; ``_optimizer`` the gradient descent,
+``_repulsion`` the all-pairs repulsion (FFT-interpolated or Barnes-Hut) and
+``_initialization`` the starting maps.
+"""
+
+from .estimator import PARAMS_FILE, TSNE, load_tsne
+
+__all__ = ["PARAMS_FILE", "TSNE", "load_tsne"]

@@ -1,0 +1,127 @@
+"""Gradient descent of t-SNE: momentum and per-coordinate gains, one phase at a time.
+
+The gradient (without the constant factor 4, as openTSNE: its learning rates
+assume that scale) of KL(P || Q) is ``exaggeration * attraction - repulsion / Z``
+(see ``csrc/gradient.hpp``); the native core computes the attraction along
+P's edges and, through :mod:`._repulsion`, the repulsion of all pairs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _core
+from .._progress import Progress, time_left
+
+# Gains (Jacobs, 1988, as in every t-SNE): up by this on a sign change of the
+# step, down by this factor otherwise, never below the minimum.
+GAIN_INCREASE = 0.2
+GAIN_DECAY = 0.8
+MIN_GAIN = 0.01
+# KL(P || Q) is evaluated (and reported) every this many iterations.
+KL_EVERY = 50
+
+
+@dataclass
+class Phase:
+    """One stretch of iterations with fixed settings.
+
+    Attributes
+    ----------
+    name : str
+        How progress lines call it ("early exaggeration").
+    n_iter : int
+    exaggeration, learning_rate, momentum : float
+    max_grad_norm : float or None
+        Each point's gradient is shortened to this norm at most.
+    """
+
+    name: str
+    n_iter: int
+    exaggeration: float
+    learning_rate: float
+    momentum: float
+    max_grad_norm: float | None = None
+
+
+@dataclass
+class State:
+    """What gradient descent carries from one phase to the next.
+
+    Attributes
+    ----------
+    update, gains : ndarray of shape (n, d), dtype float64
+    kl_history : list of (iteration, KL) pairs
+    iterations : int
+        Done so far, over all phases.
+    """
+
+    update: np.ndarray
+    gains: np.ndarray
+    kl_history: list = field(default_factory=list)
+    iterations: int = 0
+
+    @classmethod
+    def start(cls, y):
+        return cls(np.zeros_like(y), np.ones_like(y))
+
+
+class Objective:
+    """Gradient (and, on request, KL) of the map ``y`` for the joint P.
+
+    Parameters
+    ----------
+    P : scipy.sparse.csr_matrix of shape (n, n)
+        Joint probabilities summing to 1.
+    dof : float
+    repulsion : callable
+        ``repulsion(y) -> (repulsion (n, d), Z)``.
+    threads : int
+    """
+
+    def __init__(self, P, dof, repulsion, threads):
+        self.indptr = P.indptr.astype(np.int64)
+        self.indices = P.indices.astype(np.int32)
+        self.p = P.data.astype(np.float64)
+        positive = self.p[self.p > 0]
+        self.p_log_p = float(np.sum(positive * np.log(positive)))
+        self.dof, self.repulsion, self.threads = dof, repulsion, threads
+
+    def __call__(self, y, exaggeration):
+        """``(gradient (n, d), KL)`` at ``y``; KL is of the un-exaggerated P."""
+        attraction, p_log_w = _core.attractive_forces(self.indptr, self.indices, self.p, y, y,
+                                                      self.dof, self.threads)
+        repulsion, Z = self.repulsion(y)
+        kl = self.p_log_p - p_log_w + np.log(Z)
+        return exaggeration * attraction - repulsion / Z, float(kl)
+
+
+def descend(y, objective, phase, state, progress: Progress, *, center=True):
+    """Run one phase of gradient descent on ``y`` (n, d) float64, in place.
+
+    ``center`` keeps the map's mean at the origin (not for new points placed
+    against a fixed map).  KL is recorded every ``KL_EVERY`` iterations and
+    reported with the time left.
+    """
+    started = time.perf_counter()
+    for iteration in range(phase.n_iter):
+        gradient, kl = objective(y, phase.exaggeration)
+        if phase.max_grad_norm is not None:
+            norms = np.linalg.norm(gradient, axis=1, keepdims=True)
+            gradient *= np.minimum(1.0, phase.max_grad_norm / np.maximum(norms, 1e-12))
+        flipped = np.sign(state.update) != np.sign(gradient)
+        state.gains = np.maximum(np.where(flipped, state.gains + GAIN_INCREASE,
+                                          state.gains * GAIN_DECAY), MIN_GAIN)
+        state.update = phase.momentum * state.update - phase.learning_rate * state.gains * gradient
+        y += state.update
+        if center:
+            y -= y.mean(axis=0)
+        state.iterations += 1
+        if state.iterations % KL_EVERY == 0:
+            state.kl_history.append((state.iterations, kl))
+            progress.say(f"{phase.name}: iteration {iteration + 1}/{phase.n_iter}, KL {kl:.4f}"
+                         f"{time_left(started, iteration + 1, phase.n_iter)}")
+    return y
