@@ -124,36 +124,66 @@ private:
     std::vector<Cell> cells_;
 };
 
+// The arrays of one attraction pass.
+struct Rows {
+    const std::int64_t* indptr;
+    const std::int32_t* indices;
+    const double* p;
+    const double* y;
+    const float* reference;
+    std::int64_t m;  // rows of reference
+    double inverse_dof, dof;
+    double* attraction;
+    double* row_log;
+};
+
+// Rows [begin, end) of the attraction, for maps of D columns (unrolled: this
+// loop over P's edges is most of an iteration's work).
+template <int D>
+void attract(const Rows& rows, std::int64_t begin, std::int64_t end, bool with_kl) {
+    for (std::int64_t i = begin; i < end; ++i) {
+        std::array<double, D> force{}, point{};
+        for (int k = 0; k < D; ++k) point[k] = rows.y[i * D + k];
+        double log_sum = 0;
+        for (std::int64_t e = rows.indptr[i]; e < rows.indptr[i + 1]; ++e) {
+            const std::int64_t j = rows.indices[e];
+            if (j < 0 || j >= rows.m) throw std::invalid_argument("a column index is out of range");
+            const float* other = rows.reference + j * D;
+            std::array<double, D> difference;
+            double squared = 0;
+            for (int k = 0; k < D; ++k) {
+                difference[k] = point[k] - other[k];
+                squared += difference[k] * difference[k];
+            }
+            const double weight = rows.p[e] / (1.0 + squared * rows.inverse_dof);
+            for (int k = 0; k < D; ++k) force[k] += weight * difference[k];
+            if (with_kl) log_sum -= rows.p[e] * rows.dof * std::log1p(squared * rows.inverse_dof);
+        }
+        for (int k = 0; k < D; ++k) rows.attraction[i * D + k] = force[k];
+        rows.row_log[i] = log_sum;
+    }
+}
+
 }  // namespace
 
 double attractive_forces(const std::int64_t* indptr, const std::int32_t* indices,
                          const double* p, const double* y, std::int64_t n,
                          const double* reference, std::int64_t m, std::int64_t d, double dof,
-                         double* attraction, const RunOptions& options) {
+                         bool with_kl, double* attraction, const RunOptions& options) {
     check_kernel(d, dof);
     if (n < 0 || indptr[0] != 0) throw std::invalid_argument("indptr must start at 0");
     std::vector<double> row_log(static_cast<std::size_t>(n), 0.0);
+    // The neighbours' coordinates are read in single precision: the reads jump
+    // across the whole map, and half the bytes keep more of it in cache; their
+    // rounding (1e-7 of the map's extent) is far below the steps' own noise.
+    std::vector<float> neighbors(reference, reference + m * d);
+    const Rows rows{indptr, indices, p, y, neighbors.data(), m, 1.0 / dof, dof, attraction,
+                    row_log.data()};
     for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
-        const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-        for (std::int64_t i = b * kRowBlock; i < end; ++i) {
-            double* force = attraction + i * d;
-            std::fill(force, force + d, 0.0);
-            double log_sum = 0;
-            for (std::int64_t e = indptr[i]; e < indptr[i + 1]; ++e) {
-                const std::int64_t j = indices[e];
-                if (j < 0 || j >= m) throw std::invalid_argument("a column index is out of range");
-                std::array<double, 3> difference{};
-                double squared = 0;
-                for (std::int64_t k = 0; k < d; ++k) {
-                    difference[k] = y[i * d + k] - reference[j * d + k];
-                    squared += difference[k] * difference[k];
-                }
-                const double weight = p[e] * root_kernel(squared, dof);
-                for (std::int64_t k = 0; k < d; ++k) force[k] += weight * difference[k];
-                log_sum -= p[e] * dof * std::log1p(squared / dof);
-            }
-            row_log[i] = log_sum;
-        }
+        const std::int64_t begin = b * kRowBlock, end = std::min(n, begin + kRowBlock);
+        if (d == 1) attract<1>(rows, begin, end, with_kl);
+        if (d == 2) attract<2>(rows, begin, end, with_kl);
+        if (d == 3) attract<3>(rows, begin, end, with_kl);
     });
     return std::accumulate(row_log.begin(), row_log.end(), 0.0);
 }

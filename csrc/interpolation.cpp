@@ -74,24 +74,26 @@ public:
     void for_each_node(const Stencil& s, Visit&& visit) const {
         const std::int64_t p = grid_.points_per_box, d = grid_.dimensions;
         const std::int64_t axis = grid_.nodes_per_axis();
-        std::int64_t combinations = 1;
-        for (std::int64_t k = 0; k < d; ++k) combinations *= p;
-        for (std::int64_t c = 0; c < combinations; ++c) {
-            std::int64_t node = 0, rest = c;
-            double weight = 1;
-            for (std::int64_t k = d - 1; k >= 0; --k) {
-                const std::int64_t offset = rest % p;
-                rest /= p;
-                weight *= s.weights[k][offset];
+        // Axes beyond d have one node of weight 1 and stride 0: three nested loops serve 1-D to 3-D.
+        std::array<std::int64_t, 3> count{1, 1, 1}, stride{0, 0, 0}, first{0, 0, 0};
+        std::array<std::array<double, kMaxPointsPerBox>, 3> weight{};
+        for (std::int64_t k = 0; k < 3; ++k) weight[k][0] = 1.0;
+        std::int64_t scale = 1;
+        for (std::int64_t k = d - 1; k >= 0; --k) {
+            count[k] = p;
+            stride[k] = scale;
+            first[k] = s.first_node[k] * scale;
+            weight[k] = s.weights[k];
+            scale *= axis;
+        }
+        for (std::int64_t a = 0; a < count[0]; ++a) {
+            for (std::int64_t b = 0; b < count[1]; ++b) {
+                const double ab = weight[0][a] * weight[1][b];
+                const std::int64_t row = first[0] + a * stride[0] + first[1] + b * stride[1];
+                for (std::int64_t c = 0; c < count[2]; ++c) {
+                    visit(row + first[2] + c * stride[2], ab * weight[2][c]);
+                }
             }
-            rest = c;
-            std::int64_t scale = 1;
-            for (std::int64_t k = d - 1; k >= 0; --k) {
-                node += (s.first_node[k] + rest % p) * scale;
-                rest /= p;
-                scale *= axis;
-            }
-            visit(node, weight);
         }
     }
 
@@ -121,24 +123,28 @@ void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& gr
     const std::int64_t d = grid.dimensions, nodes = grid.node_count(), boxes = box_count(grid);
     // Points by box, in index order within a box: each box's nodes are written by
     // the one thread that owns the box, in the same order for any thread count.
-    std::vector<Stencil> stencils(static_cast<std::size_t>(n));
+    std::vector<std::int64_t> box_of(static_cast<std::size_t>(n));
+    for_each_block(block_count(n, kPointBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        const std::int64_t end = std::min(n, (b + 1) * kPointBlock);
+        for (std::int64_t i = b * kPointBlock; i < end; ++i) {
+            box_of[i] = interpolator.stencil(y + i * d).box;
+        }
+    });
     std::vector<std::int64_t> starts(boxes + 1, 0), order(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) {
-        stencils[i] = interpolator.stencil(y + i * d);
-        ++starts[stencils[i].box + 1];
-    }
+    for (std::int64_t i = 0; i < n; ++i) ++starts[box_of[i] + 1];
     for (std::int64_t b = 0; b < boxes; ++b) starts[b + 1] += starts[b];
     std::vector<std::int64_t> next(starts.begin(), starts.end() - 1);
-    for (std::int64_t i = 0; i < n; ++i) order[next[stencils[i].box]++] = i;
+    for (std::int64_t i = 0; i < n; ++i) order[next[box_of[i]]++] = i;
     std::fill(charges, charges + (d + 1) * nodes, 0.0);
     for_each_block(block_count(boxes, kBoxBlock), options, [&](std::int64_t b, ParallelGuard&) {
         const std::int64_t end = std::min(boxes, (b + 1) * kBoxBlock);
         for (std::int64_t s = starts[b * kBoxBlock]; s < starts[end]; ++s) {
-            const std::int64_t i = order[s];
-            interpolator.for_each_node(stencils[i], [&](std::int64_t node, double weight) {
+            const double* point = y + order[s] * d;
+            interpolator.for_each_node(interpolator.stencil(point),
+                                       [&](std::int64_t node, double weight) {
                 charges[node] += weight;
                 for (std::int64_t k = 0; k < d; ++k) {
-                    charges[(k + 1) * nodes + node] += weight * y[i * d + k];
+                    charges[(k + 1) * nodes + node] += weight * point[k];
                 }
             });
         }

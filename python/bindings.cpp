@@ -131,7 +131,7 @@ tsne::InterpolationGrid make_grid(std::int64_t dimensions, std::int64_t n_boxes,
 py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
                             const InArray<std::int32_t>& indices, const InArray<double>& p,
                             const InArray<double>& y, const InArray<double>& reference,
-                            double dof, int n_threads) {
+                            double dof, bool with_kl, int n_threads) {
     check_embedding(y, "y");
     check_embedding(reference, "reference");
     const std::int64_t n = y.shape(0), d = y.shape(1);
@@ -145,7 +145,7 @@ py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
     {
         py::gil_scoped_release nogil;
         log_sum = tsne::attractive_forces(indptr.data(), indices.data(), p.data(), y.data(), n,
-                                          reference.data(), reference.shape(0), d, dof,
+                                          reference.data(), reference.shape(0), d, dof, with_kl,
                                           attraction.mutable_data(), run_options(n_threads));
     }
     return py::make_tuple(attraction, log_sum);
@@ -241,7 +241,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),
           py::arg("n_threads"));
     m.def("attractive_forces", &attractive_forces, py::arg("indptr"), py::arg("indices"),
-          py::arg("p"), py::arg("y"), py::arg("reference"), py::arg("dof"), py::arg("n_threads"));
+          py::arg("p"), py::arg("y"), py::arg("reference"), py::arg("dof"), py::arg("with_kl"),
+          py::arg("n_threads"));
     m.def("spread_charges", &spread_charges, py::arg("y"), py::arg("n_boxes"),
           py::arg("points_per_box"), py::arg("lower"), py::arg("box_width"),
           py::arg("n_threads"));

@@ -54,6 +54,17 @@ def run_command(capsys, *args):
     return code, captured.out.splitlines(), captured.err.splitlines()
 
 
+@pytest.fixture(scope="module")
+def tsne_log(files, tmp_path_factory):
+    """A run of the command with the native optimizer."""
+    out = tmp_path_factory.mktemp("runs") / "tsne"
+    code = fit.main([str(files / "train.npy"), "--labels", str(files / "labels.txt"),
+                     "--method", "tsne", "--perplexity", "10", "--seed", "0", "--out", str(out),
+                     "--quiet"])
+    assert code == 0
+    return out
+
+
 # -- a training run ------------------------------------------------------------------
 
 def test_log_directory_contents(trained):
@@ -219,13 +230,18 @@ def _bad_inputs(files, tmp_path):
                          "--epochs does not apply with --model"),
         "not a model": ([files / "new.npy", "--model", tmp_path], "neither a tsne-native log"),
         "demo and data": ([files / "train.npy", "--demo"], "give DATA or --demo, not both"),
+        "network option": ([files / "train.npy", "--method", "tsne", "--hidden-layers", "8"],
+                           "--hidden-layers sets the network of --method parametric"),
+        "method with model": ([files / "new.npy", "--model", tmp_path, "--method", "tsne"],
+                              "--method does not apply with --model"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "unknown format", "nan", "1-D", "labels",
                                   "metadata", "image count", "image size", "perplexity",
                                   "n_jobs", "option value", "unknown option", "model option",
-                                  "not a model", "demo and data"])
+                                  "not a model", "demo and data", "network option",
+                                  "method with model"])
 def test_bad_input_one_line_exit_2_nothing_written(case, files, tmp_path, capsys):
     args, message = _bad_inputs(files, tmp_path)[case]
     out = tmp_path / "out"
@@ -349,3 +365,36 @@ def test_cli_checks_inputs_without_importing_tensorflow():
     code = ("import sys, tsne_native.fit as f; f.main(['missing.npy']); "
             "assert 'tensorflow' not in sys.modules and 'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+# -- the native optimizer ------------------------------------------------------------
+
+def test_tsne_method_writes_the_same_log(tsne_log, files):
+    names = {path.name for path in tsne_log.iterdir()}
+    assert {"checkpoint", "projector_config.pbtxt", "metadata.tsv", "sprite.png", "plot.png",
+            "embedding.npy", "run.json", "model"} <= names
+    summary = json.loads((tsne_log / "run.json").read_text())
+    assert summary["method"] == "tsne" and summary["parameters"]["perplexity"] == 10
+    assert summary["loss_steps"] == [50 * i for i in range(1, 16)]  # 250 + 500 iterations
+    assert summary["kl_divergence"] == pytest.approx(summary["loss_history"][-1], rel=0.05)
+    assert {"affinities", "optimization"} <= set(summary["timings_s"])
+    model = tsne_native.load(tsne_log / "model")
+    assert isinstance(model, tsne_native.TSNE)
+    np.testing.assert_allclose(np.load(tsne_log / "embedding.npy"), model.embedding_, rtol=1e-6)
+
+
+def test_tsne_log_embeds_new_points(tsne_log, files, tmp_path, capsys):
+    code, _, stderr = run_command(capsys, files / "new.npy", "--model", tsne_log,
+                                  "--with-training", "--out", tmp_path / "new")
+    assert code == 0, stderr
+    embedding = np.load(tmp_path / "new" / "embedding.npy")
+    assert embedding.shape == (N_TRAIN + 30, 2)
+    trained = np.load(tsne_log / "embedding.npy")
+    np.testing.assert_array_equal(embedding[:N_TRAIN], trained)
+    # Each new digit lands among training points of its own label, mostly.
+    labels = np.load(files / "labels.npy")
+    new_labels = np.load(files / "new_labels.npy")
+    D = ((embedding[N_TRAIN:, None] - trained[None]) ** 2).sum(-1)
+    votes = [np.bincount(labels[row]).argmax() for row in np.argsort(D, axis=1)[:, :5]]
+    assert np.mean(np.array(votes) == new_labels) >= 0.8
+

@@ -20,7 +20,15 @@ from .._validation import check_perplexity, resolve_n_jobs
 from ..affinity import METRICS
 from ..parametric import AUTO_EPOCHS, AUTO_TRAINING_EDGES, ParametricTSNE
 from ..projector import check_target
-from .embedding import DEMO_TRAINING, TRAINING_OPTIONS, embed_new_points, find_model, train
+from .embedding import (
+    DEMO_TRAINING,
+    METHODS,
+    NETWORK_OPTIONS,
+    TRAINING_OPTIONS,
+    embed_new_points,
+    find_model,
+    train,
+)
 from .export import PROG, export
 from .inputs import MIN_AUTO_IMAGE_SIDE, read_inputs, thumbnail_note
 
@@ -57,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tsne-native`` (every option says its default)."""
     parser = _Parser(
         prog=PROG, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES,
-        description="Embed vectors with parametric t-SNE and write a log directory for\n"
+        description="Embed vectors with t-SNE and write a log directory for\n"
                     "TensorBoard's embedding projector: a checkpoint of the map, metadata.tsv,\n"
                     "sprite.png thumbnails, plot.png, the trained model and run.json.")
     parser.add_argument("data", nargs="?", metavar="DATA",
@@ -91,7 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not make thumbnails from square-image rows (default: off)")
 
     training = parser.add_argument_group(
-        "training (not with --model; defaults are ParametricTSNE's)")
+        "training (not with --model; defaults are the estimator's)")
+    training.add_argument("--method", choices=tuple(METHODS),
+                          help="parametric: train a network (ParametricTSNE), which later "
+                               "embeds new points in one pass, on a GPU when there is one; "
+                               "tsne: optimize the map itself (TSNE), the best map of these "
+                               "points and the fastest on a CPU, new points placed by a short "
+                               "optimization against it (default: parametric)")
     training.add_argument("--perplexity", type=_number(float, 0),
                           help=f"effective number of neighbours "
                                f"(default: {_ESTIMATOR_DEFAULTS['perplexity']:g})")
@@ -233,6 +247,7 @@ def run(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     progress = Progress(not args.quiet)
     _check_option_combinations(args)
+    args.method = args.method or "parametric"
     out = _output_directory(args)
     model_location = find_model(Path(args.model)) if args.model else None
     with progress.stage("read"):
@@ -270,13 +285,18 @@ def _check_option_combinations(args) -> None:
         if args.model:
             raise UsageError("--model needs DATA: the new points to embed")
     if args.model:
-        given = [option for option in TRAINING_OPTIONS if getattr(args, option) is not None]
-        given += [option for option in ("seed", "n_jobs") if getattr(args, option) is not None]
+        options = ["method", *TRAINING_OPTIONS, *NETWORK_OPTIONS, "seed", "n_jobs"]
+        given = [option for option in options if getattr(args, option) is not None]
         if given:
             name = "--" + given[0].replace("_", "-")
-            raise UsageError(f"{name} does not apply with --model (its network is trained)")
+            raise UsageError(f"{name} does not apply with --model (its map is made)")
     elif args.with_training:
         raise UsageError("--with-training needs --model")
+    if args.method == "tsne":
+        given = [option for option in NETWORK_OPTIONS if getattr(args, option) is not None]
+        if given:
+            name = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{name} sets the network of --method parametric, not --method tsne")
 
 
 def _output_directory(args) -> Path:

@@ -30,7 +30,8 @@ def export(args, out: Path, inputs: Inputs, result: Map, progress: Progress,
             result.model.save(staging / MODEL_DIR)
         files = write_log(
             staging, result.embedding, metadata=result.metadata, thumbnails=result.thumbnails,
-            loss_history=result.loss_history, color_by=color_by, legend_title=legend_title,
+            loss_history=result.loss_history, loss_steps=result.loss_steps,
+            color_by=color_by, legend_title=legend_title,
             highlight=result.highlight, title=_plot_title(inputs, result))
         progress.seconds["export"] = time.perf_counter() - export_started
         progress.seconds["total"] = time.perf_counter() - started
@@ -69,6 +70,7 @@ def _summary(args, inputs: Inputs, result: Map, files: dict, progress: Progress)
         "n_points": len(result.embedding),
         "parameters": result.parameters,
         "loss_history": result.loss_history.tolist(),
+        **({} if result.loss_steps is None else {"loss_steps": result.loss_steps.tolist()}),
         "files": files,
         "timings_s": {name: round(seconds, 3) for name, seconds in progress.seconds.items()},
         "versions": _versions(),

@@ -12,7 +12,7 @@ import weakref
 
 import numpy as np
 
-from ._tensorflow import keras, tf
+from .._tensorflow import keras, tf
 
 MODEL_FILE = "model.keras"
 

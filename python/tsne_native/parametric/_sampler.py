@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._tensorflow import tf
+from .._tensorflow import tf
 
 
 class EdgeSampler(tf.Module):

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._tensorflow import keras, tf
 from . import _network
 from ._plan import Hardware, TrainingPlan, cpu_multiplies_bfloat16, make_plan
 from ._sampler import EdgeSampler, TSNELoss
-from ._tensorflow import keras, tf
 
 
 @dataclass

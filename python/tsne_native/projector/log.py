@@ -77,7 +77,7 @@ PROJECTOR_PCA_SIGNS = (-1.0, -1.0)
 
 
 def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_history=None,
-              color_by=None, legend_title="label", highlight=None, title=""):
+              loss_steps=None, color_by=None, legend_title="label", highlight=None, title=""):
     """Write everything but ``run.json`` into an existing, empty ``directory``.
 
     Parameters
@@ -90,9 +90,11 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
         Columns of ``metadata.tsv``, each with one value per point.
     thumbnails : ndarray of shape (n_points, h, w, channels), dtype uint8, optional
         Tiled into ``sprite.png``.
-    loss_history : array_like of shape (n_epochs,), optional
-        Written as the TensorBoard scalar ``kl_divergence`` (step = epoch); the
-        event file is written without it too.
+    loss_history : array_like of shape (n_losses,), optional
+        Written as the TensorBoard scalar ``kl_divergence``; the event file is
+        written without it too.
+    loss_steps : array_like of int of shape (n_losses,), optional
+        The step of each loss (iterations); default the epochs 1, 2, ...
     color_by : sequence of str of length n_points, optional
         The labels that colour ``plot.png``.
     legend_title : str, default="label"
@@ -134,7 +136,7 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
     files["config"] = CONFIG_FILE
     # Always an event file, even without a loss: it makes the directory a run
     # that TensorBoard lists when several logs share a parent directory.
-    write_loss_scalars(directory, [] if loss_history is None else loss_history)
+    write_loss_scalars(directory, [] if loss_history is None else loss_history, loss_steps)
     write_plot(directory / PLOT_FILE, embedding, color_by=color_by, legend_title=legend_title,
                highlight=highlight, title=title)
     files["plot"] = PLOT_FILE
@@ -187,7 +189,7 @@ def write_checkpoint(directory, embedding) -> str:
     The key (``embedding/.ATTRIBUTES/VARIABLE_VALUE`` in TF 2.x) is read back
     from the checkpoint rather than assumed: the projector needs it exactly.
     """
-    import tensorflow as tf
+    from .._tensorflow import tf
 
     variable = tf.Variable(embedding, trainable=False, name="embedding")
     path = tf.train.Checkpoint(embedding=variable).save(os.path.join(directory, CHECKPOINT_PREFIX))
@@ -301,15 +303,21 @@ def write_config(directory, tensor_name, *, metadata_path=None, bookmarks_path=N
     projector.visualize_embeddings(str(directory), config)
 
 
-def write_loss_scalars(directory, loss_history) -> None:
-    """The loss per epoch as the TensorBoard scalar ``kl_divergence`` (step = epoch)."""
-    import tensorflow as tf
+def write_loss_scalars(directory, loss_history, steps=None) -> None:
+    """The loss as the TensorBoard scalar ``kl_divergence``.
 
+    ``steps`` (ints, one per loss) are the iterations the losses were measured
+    at; without them the step is the epoch, 1, 2, ...
+    """
+    from .._tensorflow import tf
+
+    losses = np.asarray(loss_history, dtype=np.float64)
+    steps = np.arange(1, len(losses) + 1) if steps is None else np.asarray(steps, dtype=np.int64)
     writer = tf.summary.create_file_writer(str(directory))
     with writer.as_default():
-        for epoch, loss in enumerate(np.asarray(loss_history, dtype=np.float64), 1):
-            tf.summary.scalar("kl_divergence", loss, step=epoch,
-                              description="estimated KL(P || Q) of the epoch")
+        for step, loss in zip(steps.tolist(), losses):
+            tf.summary.scalar("kl_divergence", loss, step=step,
+                              description="KL(P || Q) of the map at this step")
     writer.close()
 
 

@@ -2,7 +2,7 @@
 
 ``estimator`` holds the estimator; ``_optimizer`` the gradient descent,
 ``_repulsion`` the all-pairs repulsion (FFT-interpolated or Barnes-Hut) and
-``_initialization`` the starting maps.
+``initialization`` the starting maps (public: pca, random).
 """
 
 from .estimator import PARAMS_FILE, TSNE, load_tsne

@@ -90,13 +90,13 @@ class Objective:
         self.p_log_p = float(np.sum(positive * np.log(positive)))
         self.dof, self.repulsion, self.threads = dof, repulsion, threads
 
-    def __call__(self, y, exaggeration):
-        """``(gradient (n, d), KL)`` at ``y``; KL is of the un-exaggerated P."""
+    def __call__(self, y, exaggeration, with_kl=False):
+        """``(gradient (n, d), KL)`` at ``y``; KL (of the un-exaggerated P) or None."""
         attraction, p_log_w = _core.attractive_forces(self.indptr, self.indices, self.p, y, y,
-                                                      self.dof, self.threads)
+                                                      self.dof, with_kl, self.threads)
         repulsion, Z = self.repulsion(y)
-        kl = self.p_log_p - p_log_w + np.log(Z)
-        return exaggeration * attraction - repulsion / Z, float(kl)
+        kl = float(self.p_log_p - p_log_w + np.log(Z)) if with_kl else None
+        return exaggeration * attraction - repulsion / Z, kl
 
 
 def descend(y, objective, phase, state, progress: Progress, *, center=True):
@@ -108,7 +108,8 @@ def descend(y, objective, phase, state, progress: Progress, *, center=True):
     """
     started = time.perf_counter()
     for iteration in range(phase.n_iter):
-        gradient, kl = objective(y, phase.exaggeration)
+        with_kl = (state.iterations + 1) % KL_EVERY == 0
+        gradient, kl = objective(y, phase.exaggeration, with_kl)
         if phase.max_grad_norm is not None:
             norms = np.linalg.norm(gradient, axis=1, keepdims=True)
             gradient *= np.minimum(1.0, phase.max_grad_norm / np.maximum(norms, 1e-12))
@@ -120,7 +121,7 @@ def descend(y, objective, phase, state, progress: Progress, *, center=True):
         if center:
             y -= y.mean(axis=0)
         state.iterations += 1
-        if state.iterations % KL_EVERY == 0:
+        if with_kl:
             state.kl_history.append((state.iterations, kl))
             progress.say(f"{phase.name}: iteration {iteration + 1}/{phase.n_iter}, KL {kl:.4f}"
                          f"{time_left(started, iteration + 1, phase.n_iter)}")

@@ -22,7 +22,7 @@ from .._validation import (
 from ..affinity import METRICS, affinities, calibrate
 from ..affinity.neighbors import query_neighbors
 from ..projector.log import EMBEDDING_FILE
-from . import _initialization
+from . import initialization as starts
 from ._optimizer import Objective, Phase, State, descend
 from ._repulsion import (
     FixedMapRepulsion,
@@ -217,8 +217,8 @@ class TSNE(EstimatorParams):
         initialization = self.initialization
         if isinstance(initialization, str):
             if initialization == "pca" and data is not None:
-                return _initialization.pca(data, settings["n_components"], rng)
-            return _initialization.random(n, settings["n_components"], rng)
+                return starts.pca(data, settings["n_components"], rng)
+            return starts.random(n, settings["n_components"], rng)
         start = np.array(initialization, dtype=np.float64)
         if start.shape != (n, settings["n_components"]) or not np.isfinite(start).all():
             raise ValueError(f"initialization must be finite and of shape "
@@ -261,7 +261,7 @@ class TSNE(EstimatorParams):
     def _final_kl(self, P, settings):
         objective = Objective(P, settings["dof"], self._repulsion(P.shape[0], settings),
                               settings["threads"])
-        return objective(self.embedding_, 1.0)[1]
+        return objective(self.embedding_, 1.0, with_kl=True)[1]
 
     # -- new points -------------------------------------------------------------
 
@@ -409,16 +409,16 @@ class _PlacementObjective:
         positive = P.data[P.data > 0]
         self.p_log_p = float(np.sum(positive * np.log(positive)))
 
-    def __call__(self, y, exaggeration):
+    def __call__(self, y, exaggeration, with_kl=False):
         from .. import _core
 
         attraction, p_log_w = _core.attractive_forces(
             self.P.indptr.astype(np.int64), self.P.indices, self.P.data, y, self.reference,
-            self.dof, self.threads)
+            self.dof, with_kl, self.threads)
         repulsion, z = self.repulsion(y)
         z = np.maximum(z, np.finfo(np.float64).tiny)
-        kl = (self.p_log_p - p_log_w + np.log(z).sum()) / len(y)
-        return exaggeration * attraction - repulsion / z[:, None], float(kl)
+        kl = float(self.p_log_p - p_log_w + np.log(z).sum()) / len(y) if with_kl else None
+        return exaggeration * attraction - repulsion / z[:, None], kl
 
 
 def load_tsne(directory):

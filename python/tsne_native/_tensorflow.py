@@ -1,4 +1,4 @@
-"""TensorFlow and Keras, imported once for the parametric modules, with its C++ logging quiet.
+"""TensorFlow and Keras, imported once for every module that uses them, C++ logging quiet.
 
 The log level must be set before TensorFlow loads; the user's own setting wins.
 """
