@@ -1,6 +1,7 @@
-"""Peak resident memory of one affinity computation, in a fresh process.
+"""Peak resident memory of one affinity computation (or t-SNE fit), in a fresh process.
 
     python bench/peak_rss.py {tsne_native,tsne_native_exact,sklearn,opentsne}
+    TSNE_BENCH_N=60000 python bench/peak_rss.py {tsne_native_fit,opentsne_fit}
 
 Prints one JSON line: the call's wall time, the process's peak RSS (MB), and
 the RSS before the call (imports and the uint8 data loaded).  The peak is the
@@ -50,6 +51,19 @@ def run_opentsne(X):
                                               method="annoy", n_jobs=THREADS, random_state=0)
 
 
+def run_tsne_native_fit(X):
+    """A whole TSNE fit with its defaults, on X / 255 as float32."""
+    import tsne_native
+    data = X.astype(np.float32) / 255
+    return lambda: tsne_native.TSNE(n_jobs=THREADS, random_state=0).fit(data)
+
+
+def run_opentsne_fit(X):
+    import openTSNE
+    data = X.astype(np.float32) / 255
+    return lambda: openTSNE.TSNE(n_jobs=THREADS, random_state=0).fit(data)
+
+
 def memory_status_mb(field):
     """A VmRSS/VmHWM-style field of /proc/self/status, in MB."""
     with open("/proc/self/status") as f:
@@ -63,7 +77,8 @@ if __name__ == "__main__":
     import numpy as np
 
     systems = {"tsne_native": run_tsne_native, "tsne_native_exact": run_tsne_native_exact,
-               "sklearn": run_sklearn, "opentsne": run_opentsne}
+               "sklearn": run_sklearn, "opentsne": run_opentsne,
+               "tsne_native_fit": run_tsne_native_fit, "opentsne_fit": run_opentsne_fit}
     X, description = load_benchmark_data()
     call = systems[sys.argv[1]](X)
     before = memory_status_mb("VmRSS")

@@ -73,3 +73,47 @@ def symmetrize(
     n_threads: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
     """Joint P as CSR: indptr (n + 1,) int64, indices (nnz,) int32, data (nnz,) float64."""
+
+def attractive_forces(
+    indptr: npt.ArrayLike,  # (n + 1,) int64, CSR rows of P
+    indices: npt.ArrayLike,  # (nnz,) int32 rows of reference
+    p: npt.ArrayLike,  # (nnz,) float64
+    y: npt.ArrayLike,  # (n, d) float64, d <= 3
+    reference: npt.ArrayLike,  # (m, d) float64 (y itself when fitting)
+    dof: float,
+    with_kl: bool,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """sum_j p_ij w_ij^(1/dof) (y_i - r_j): (n, d) float64, and sum p log w (0 without with_kl)."""
+
+def spread_charges(
+    y: npt.ArrayLike,  # (n, d) float64, d <= 3
+    n_boxes: int,
+    points_per_box: int,  # 1 to 8
+    lower: float,
+    box_width: float,
+    n_threads: int,
+) -> npt.NDArray[np.float64]:
+    """Charges 1, y_0, ..., y_{d-1} on the grid's nodes: (d + 1, N, ..., N) float64."""
+
+def interpolate_potentials(
+    y: npt.ArrayLike,  # (n, d) float64
+    n_boxes: int,
+    points_per_box: int,
+    lower: float,
+    box_width: float,
+    potentials: npt.ArrayLike,  # (n_fields, N, ..., N) float64
+    n_threads: int,
+) -> npt.NDArray[np.float64]:
+    """The fields at the points: (n, n_fields) float64."""
+
+def barnes_hut_repulsion(
+    y: npt.ArrayLike,  # (n, d) float64, d <= 3
+    sources: npt.ArrayLike,  # (m, d) float64
+    dof: float,
+    theta: float,  # >= 0; 0 is exact
+    exclude_self: bool,  # y is sources: leave out each point's own term
+    n_threads: int,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """sum_j w^(1+1/dof) (y_i - s_j): (n, d) float64, and sum_j w_ij: (n,) float64."""
+
