@@ -100,7 +100,7 @@ def optimization_part(X, P):
         print(f"| {name} | {seconds:.1f} | {kl:.4f} |")
 
 
-def fit_part(X_train, y_train, X_test, y_test):
+def fit_part(X_train, y_train, X_test, y_test, systems):
     import openTSNE
 
     print("\n| whole fit | fit s | train recall@15 | test 10-NN acc | transform recall@15 "
@@ -110,6 +110,8 @@ def fit_part(X_train, y_train, X_test, y_test):
              lambda model: model.transform(X_test)),
             ("openTSNE", lambda: openTSNE.TSNE(n_jobs=THREADS, random_state=0).fit(X_train),
              lambda model: np.asarray(model.transform(X_test)))):
+        if name not in systems:
+            continue
         began = time.perf_counter()
         model = fit()
         fit_seconds = time.perf_counter() - began
@@ -137,6 +139,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["optimization", "fit", "sklearn"],
                         choices=["optimization", "fit", "sklearn"])
+    parser.add_argument("--systems", nargs="+", default=["tsne_native", "openTSNE"],
+                        choices=["tsne_native", "openTSNE"], help="for --parts fit")
     parser.add_argument("--train", type=int, default=60_000)
     parser.add_argument("--test", type=int, default=10_000)
     args = parser.parse_args()
@@ -144,7 +148,7 @@ def main():
     if "optimization" in args.parts:
         optimization_part(X_train, tsne_native.affinities(X_train, 30, n_jobs=THREADS))
     if "fit" in args.parts:
-        fit_part(X_train, y_train, X_test, y_test)
+        fit_part(X_train, y_train, X_test, y_test, args.systems)
     if "sklearn" in args.parts:
         sklearn_part(X_train)
 

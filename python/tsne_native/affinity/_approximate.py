@@ -74,7 +74,7 @@ def approximate_search(data, k, metric, threads, random_state):
 
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
-        center, axes = _principal_axes(data, dimensions, inverse_norms, rng)
+        center, axes = principal_axes(data, dimensions, inverse_norms, rng)
         projected = _project(data, center, axes, inverse_norms)
         candidate_indices = _projected_candidates(projected, candidates, queries, good_enough,
                                                   threads, rng)
@@ -275,7 +275,7 @@ def row_norms(data):
     return norms
 
 
-def _principal_axes(data, n_axes, inverse_norms, random_state):
+def principal_axes(data, n_axes, inverse_norms, random_state):
     """Center and ``n_axes`` leading principal axes of the rows (scaled by ``inverse_norms``).
 
     Fitted by a randomized SVD (two power iterations) of at most
