@@ -19,11 +19,11 @@ from .._validation import (
     check_positive_number,
     resolve_n_jobs,
 )
-from ..affinity import METRICS, affinities, calibrate
-from ..affinity.neighbors import query_neighbors
+from ..affinity import METRICS, affinities
 from ..projector.log import EMBEDDING_FILE
 from . import initialization as starts
 from ._optimizer import Objective, Phase, State, descend
+from ._placement import place
 from ._repulsion import (
     FixedMapRepulsion,
     InterpolationSettings,
@@ -39,11 +39,6 @@ INITIALIZATIONS = ("pca", "random")
 # negative_gradient_method="auto": Barnes-Hut below this many points (and for
 # 3-D maps), interpolation from here on.
 AUTO_FFT_MIN_SAMPLES = 10_000
-# How new points are placed (openTSNE's transform): a small perplexity over
-# their nearest training points, a start at the median of those, short
-# optimization with gentle, clipped steps.
-TRANSFORM = {"perplexity": 5.0, "n_iter": 250, "exaggeration": 1.5, "learning_rate": 0.1,
-             "momentum": 0.8, "max_grad_norm": 0.25}
 
 
 class TSNE(EstimatorParams):
@@ -114,15 +109,19 @@ class TSNE(EstimatorParams):
         Iterations run, both phases.
     n_features_in_ : int
         Features seen in ``fit`` (0 when fitted on precomputed affinities).
+    training_data_ : ndarray of shape (n_samples, n_features), dtype float32, or None
+        The data ``transform`` searches for new points' neighbours (None
+        without X).
     fit_seconds_ : dict
         Wall time of the ``"affinities"`` and ``"optimization"`` stages.
 
     Examples
     --------
-    >>> import tsne_native
-    >>> X, y = tsne_native.datasets.load_digits()
-    >>> model = tsne_native.TSNE(random_state=0).fit(X[:1500])
-    >>> new_points = model.transform(X[1500:])
+    >>> from tsne_native import TSNE, datasets
+    >>> digits, labels = datasets.load_digits()
+    >>> model = TSNE(perplexity=30, random_state=0)
+    >>> first_map = model.fit_transform(digits[:1500])      # (1500, 2)
+    >>> placed = model.transform(digits[1500:])             # (297, 2), same map
     """
 
     def __init__(self, n_components=2, perplexity=30.0, *, n_neighbors=None,
@@ -296,25 +295,13 @@ class TSNE(EstimatorParams):
             raise ValueError(f"X has {data.shape[1]} features, but this TSNE was fitted on "
                              f"{self.n_features_in_}")
         settings = self._checked_params()
-        perplexity = min(TRANSFORM["perplexity"], len(self.embedding_) - 1)
-        k = min(len(self.embedding_), max(1, int(3 * perplexity)))
-        indices, distances = query_neighbors(self.training_data_, data, k, self.metric)
-        conditional, _ = calibrate(distances, perplexity, n_jobs=settings["threads"])
-        P = scipy.sparse.csr_matrix((conditional.ravel(), indices.ravel().astype(np.int32),
-                                     np.arange(0, conditional.size + 1, k)),
-                                    shape=(len(data), len(self.embedding_)))
-        start = np.median(self.embedding_[indices], axis=1)
         repulsion = FixedMapRepulsion(self.embedding_, settings["dof"],
                                       _method(settings, len(self.embedding_)),
                                       settings["interpolation"], settings["theta"],
                                       settings["threads"])
-        objective = _PlacementObjective(P, self.embedding_, settings["dof"], repulsion,
-                                        settings["threads"])
-        phase = Phase("transform", TRANSFORM["n_iter"], TRANSFORM["exaggeration"],
-                      TRANSFORM["learning_rate"], TRANSFORM["momentum"],
-                      TRANSFORM["max_grad_norm"])
-        return descend(start, objective, phase, State.start(start), Progress(self.verbose),
-                       center=False)
+        return place(data, self.training_data_, self.embedding_, repulsion, metric=self.metric,
+                     dof=settings["dof"], threads=settings["threads"],
+                     progress=Progress(self.verbose))
 
     # -- persistence ------------------------------------------------------------
 
@@ -393,32 +380,6 @@ class TSNE(EstimatorParams):
             raise ValueError("negative_gradient_method='fft' interpolates 1-D and 2-D maps only; "
                              "use 'bh' (or 'auto') for 3-D")
         return settings
-
-
-class _PlacementObjective:
-    """Gradient of each new point's own KL(P_i || Q_i) against a fixed map.
-
-    Rows of P are the new points' conditional probabilities over training
-    points; each point's Q is normalized over the map alone, so points are
-    placed independently of one another.
-    """
-
-    def __init__(self, P, reference, dof, repulsion, threads):
-        self.P, self.reference, self.dof = P, reference, dof
-        self.repulsion, self.threads = repulsion, threads
-        positive = P.data[P.data > 0]
-        self.p_log_p = float(np.sum(positive * np.log(positive)))
-
-    def __call__(self, y, exaggeration, with_kl=False):
-        from .. import _core
-
-        attraction, p_log_w = _core.attractive_forces(
-            self.P.indptr.astype(np.int64), self.P.indices, self.P.data, y, self.reference,
-            self.dof, with_kl, self.threads)
-        repulsion, z = self.repulsion(y)
-        z = np.maximum(z, np.finfo(np.float64).tiny)
-        kl = float(self.p_log_p - p_log_w + np.log(z).sum()) / len(y) if with_kl else None
-        return exaggeration * attraction - repulsion / z[:, None], kl
 
 
 def load_tsne(directory):
