@@ -32,5 +32,5 @@ def load(path):
         return tsne.load_tsne(directory)
     if (directory / parametric.PARAMS_FILE).is_file():
         return parametric.load(directory)
-    raise FileNotFoundError(f"{directory} is not a saved model ({tsne.PARAMS_FILE} or "
-                            f"{parametric.PARAMS_FILE} not found)")
+    raise FileNotFoundError(f"{directory} is not a saved ParametricTSNE or TSNE "
+                            f"({parametric.PARAMS_FILE} or {tsne.PARAMS_FILE} not found)")
