@@ -1,5 +1,7 @@
 """Training of parametric t-SNE: interrupts, and epochs of any length."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,38 @@ def test_epochs_of_any_length_train_without_running_out_of_steps():
     assert not [w for w in caught if "ran out of data" in str(w.message)]
     assert model.n_steps_ == 3 * 44  # 42 steps rounded up to whole compiled calls
     assert len(model.loss_history_) == 3
+
+
+def test_an_error_tensorflow_raises_after_a_signal_is_the_interrupt(monkeypatch, ctrl_c):
+    """A KeyboardInterrupt raised inside TensorFlow's context managers makes their exit
+    fail with a RuntimeError (seen after SIGTERM in the CLI); training reports the interrupt."""
+    import os
+    import signal
+
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+
+    def signal_then_fail(self, epoch, logs=None):
+        if epoch == 1:
+            with contextlib.suppress(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+            raise RuntimeError("Exiting device scope without proper scope nesting")
+
+    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", signal_then_fail,
+                        raising=False)
+    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=50, batch_size=64,
+                                       random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+
+
+def test_an_error_without_a_signal_is_not_an_interrupt(monkeypatch):
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+
+    def fail(self, epoch, logs=None):
+        raise RuntimeError("a real failure")
+
+    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", fail, raising=False)
+    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=5, batch_size=64,
+                                       random_state=0)
+    with pytest.raises(RuntimeError, match="a real failure"):
+        model.fit(X)

@@ -176,9 +176,18 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
                                                          write_graph=False))
     all_callbacks += list(callbacks)
     with signals_recorded(signal_received):
-        history = trainer.fit(steps, epochs=plan.n_epochs, steps_per_epoch=plan.steps_per_epoch,
-                              shuffle=False, callbacks=all_callbacks,
-                              verbose=_keras_verbosity(verbose))
+        try:
+            history = trainer.fit(steps, epochs=plan.n_epochs,
+                                  steps_per_epoch=plan.steps_per_epoch, shuffle=False,
+                                  callbacks=all_callbacks, verbose=_keras_verbosity(verbose))
+        except Exception:
+            # The handler's KeyboardInterrupt can land inside TensorFlow's own
+            # context managers, whose exits then fail instead ("Exiting device
+            # scope without proper scope nesting", seen after SIGTERM): that is
+            # the interrupt still.
+            if signal_received.is_set():
+                raise KeyboardInterrupt from None
+            raise
     return np.asarray(history.history["loss"], dtype=np.float64)
 
 
