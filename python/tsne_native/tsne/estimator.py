@@ -268,9 +268,11 @@ class TSNE(EstimatorParams):
         """Place new points on the fitted map, which stays as it is.
 
         Each new point gets its nearest training points (in X), conditional
-        probabilities over them at perplexity 5, a start at their median
-        position, and 250 iterations that move only the new points (openTSNE's
-        recipe); new points do not act on one another.
+        probabilities over them at a small perplexity, a start at their median
+        position, and short, clipped optimization that moves only the new
+        points (openTSNE's recipe, with its settings:
+        ``tsne_native.tsne._placement.TRANSFORM``); new points do not act on
+        one another.
 
         Parameters
         ----------
