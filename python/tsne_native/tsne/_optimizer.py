@@ -80,20 +80,29 @@ class Objective:
     repulsion : callable
         ``repulsion(y) -> (repulsion (n, d), Z)``.
     threads : int
+    reference : ndarray of shape (m, d), dtype float64, optional
+        The map P's columns index, when it is not ``y`` itself (a fixed map
+        that new points are placed against; P is then n x m).
     """
 
-    def __init__(self, P, dof, repulsion, threads):
+    def __init__(self, P, dof, repulsion, threads, reference=None):
         self.indptr = P.indptr.astype(np.int64)
         self.indices = P.indices.astype(np.int32)
         self.p = P.data.astype(np.float64)
         positive = self.p[self.p > 0]
         self.p_log_p = float(np.sum(positive * np.log(positive)))
         self.dof, self.repulsion, self.threads = dof, repulsion, threads
+        self.reference = reference
+
+    def attraction(self, y, with_kl):
+        """``(attraction (n, d), sum p log w)`` of ``y`` along P (the sum is 0 without KL)."""
+        reference = y if self.reference is None else self.reference
+        return _core.attractive_forces(self.indptr, self.indices, self.p, y, reference,
+                                       self.dof, with_kl, self.threads)
 
     def __call__(self, y, exaggeration, with_kl=False):
         """``(gradient (n, d), KL)`` at ``y``; KL (of the un-exaggerated P) or None."""
-        attraction, p_log_w = _core.attractive_forces(self.indptr, self.indices, self.p, y, y,
-                                                      self.dof, with_kl, self.threads)
+        attraction, p_log_w = self.attraction(y, with_kl)
         repulsion, Z = self.repulsion(y)
         kl = float(self.p_log_p - p_log_w + np.log(Z)) if with_kl else None
         return exaggeration * attraction - repulsion / Z, kl

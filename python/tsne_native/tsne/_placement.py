@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from .. import _core
 from .._progress import Progress
 from ..affinity import calibrate
 from ..affinity.neighbors import query_neighbors
-from ._optimizer import Phase, State, descend
+from ._optimizer import Objective, Phase, State, descend
 
 # How new points are placed (openTSNE's transform): a small perplexity over
 # their nearest training points, a start at the median of those, short
@@ -50,13 +49,13 @@ def place(data, training_data, embedding, repulsion, *, metric, dof, threads,
                                  np.arange(0, conditional.size + 1, k)),
                                 shape=(len(data), len(embedding)))
     start = np.median(embedding[indices], axis=1)
-    objective = _PlacementObjective(P, embedding, dof, repulsion, threads)
+    objective = _PlacementObjective(P, dof, repulsion, threads, reference=embedding)
     phase = Phase("transform", TRANSFORM["n_iter"], TRANSFORM["exaggeration"],
                   TRANSFORM["learning_rate"], TRANSFORM["momentum"], TRANSFORM["max_grad_norm"])
     return descend(start, objective, phase, State.start(start), progress, center=False)
 
 
-class _PlacementObjective:
+class _PlacementObjective(Objective):
     """Gradient of each new point's own KL(P_i || Q_i) against a fixed map.
 
     Rows of P are the new points' conditional probabilities over training
@@ -64,16 +63,8 @@ class _PlacementObjective:
     placed independently of one another.
     """
 
-    def __init__(self, P, reference, dof, repulsion, threads):
-        self.P, self.reference, self.dof = P, reference, dof
-        self.repulsion, self.threads = repulsion, threads
-        positive = P.data[P.data > 0]
-        self.p_log_p = float(np.sum(positive * np.log(positive)))
-
     def __call__(self, y, exaggeration, with_kl=False):
-        attraction, p_log_w = _core.attractive_forces(
-            self.P.indptr.astype(np.int64), self.P.indices, self.P.data, y, self.reference,
-            self.dof, with_kl, self.threads)
+        attraction, p_log_w = self.attraction(y, with_kl)
         repulsion, z = self.repulsion(y)
         z = np.maximum(z, np.finfo(np.float64).tiny)
         kl = float(self.p_log_p - p_log_w + np.log(z).sum()) / len(y) if with_kl else None

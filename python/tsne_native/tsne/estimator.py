@@ -180,9 +180,9 @@ class TSNE(EstimatorParams):
             P = self._joint_probabilities(data, affinities, knn, settings, rng)
         start = self._start(data, P.shape[0], settings, rng)
         with progress.stage("optimization"):
-            self.embedding_, state = self._optimize(start, P, settings, progress)
+            self.embedding_, state, final_kl = self._optimize(start, P, settings, progress)
         self.kl_history_ = np.asarray(state.kl_history, dtype=np.float64).reshape(-1, 2)
-        self.kl_divergence_ = self._final_kl(P, settings)
+        self.kl_divergence_ = final_kl
         self.n_iter_ = state.iterations
         self.n_features_in_ = 0 if data is None else data.shape[1]
         self.training_data_ = None if data is None else data.astype(np.float32)
@@ -240,7 +240,7 @@ class TSNE(EstimatorParams):
         y = start
         for phase in self._phases(n, settings):
             y = descend(y, objective, phase, state, progress)
-        return y, state
+        return y, state, objective(y, 1.0, with_kl=True)[1]
 
     def _phases(self, n, settings):
         def rate(exaggeration):
@@ -256,11 +256,6 @@ class TSNE(EstimatorParams):
                 phases.append(Phase(name, n_iter, exaggeration, rate(exaggeration),
                                     settings["momentum"], settings["max_grad_norm"]))
         return phases
-
-    def _final_kl(self, P, settings):
-        objective = Objective(P, settings["dof"], self._repulsion(P.shape[0], settings),
-                              settings["threads"])
-        return objective(self.embedding_, 1.0, with_kl=True)[1]
 
     # -- new points -------------------------------------------------------------
 
