@@ -317,14 +317,14 @@ def _project(data, center, axes, inverse_norms):
     ndarray of shape (n_samples, n_axes), dtype float32
     """
     projected = np.empty((data.shape[0], axes.shape[1]))
-    for rows, chunk in _projected_chunks(data, center, axes, inverse_norms):
+    for rows, chunk in projected_chunks(data, center, axes, inverse_norms):
         projected[rows] = chunk
     largest = max(float(projected.max()), -float(projected.min()))  # no |x| temporary
     exponent = np.frexp(largest)[1] if largest > 0 else 0
     return np.ldexp(projected, -exponent, out=projected).astype(np.float32)
 
 
-def _projected_chunks(data, center, axes, inverse_norms):
+def projected_chunks(data, center, axes, inverse_norms):
     """Yield ``(rows, coordinates)``: slices of rows and their float64 projection.
 
     Centered in float64 chunk by chunk, so data far from the origin keeps its

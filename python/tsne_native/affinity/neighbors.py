@@ -244,6 +244,6 @@ def query_neighbors(data, queries, k, metric="euclidean"):
 
 
 def _projected(rows, center, axes):
-    """``(rows - center) @ axes`` as float32, a chunk of rows at a time."""
-    return np.concatenate([((chunk.astype(np.float64) - center) @ axes).astype(np.float32)
-                           for chunk in row_chunks(rows)])
+    """``(rows - center) @ axes`` as float32 (the projection of the approximate search)."""
+    return np.concatenate([coordinates.astype(np.float32) for _, coordinates
+                           in _approximate.projected_chunks(rows, center, axes, None)])
