@@ -12,6 +12,9 @@ Parts:
   of the test split: fit time, train recall@15, test 10-NN accuracy,
   transform recall@15 and throughput.
 - ``sklearn``: scikit-learn's Barnes-Hut TSNE on the first 10,000 points.
+- ``query``: the search transform runs for new points' 15 nearest training
+  points (``affinity.neighbors.query_neighbors``): its time for the test split,
+  and its recall against an exact float64 search on the first 2,000 queries.
 Prints one Markdown table row per system and part.
 """
 
@@ -135,10 +138,24 @@ def sklearn_part(X_train):
         print(f"| {name}, first 10,000 | {time.perf_counter() - began:.1f} s |", flush=True)
 
 
+def query_part(X_train, X_test):
+    from tsne_native.affinity.neighbors import query_neighbors
+
+    began = time.perf_counter()
+    found, _ = query_neighbors(X_train, X_test, K_RECALL)
+    seconds = time.perf_counter() - began
+    queries = X_test[:2000].astype(np.float64)
+    keys = (np.einsum("ij,ij->i", X_train.astype(np.float64), X_train.astype(np.float64))[None]
+            - 2 * queries @ X_train.T.astype(np.float64))
+    exact = np.argsort(keys, axis=1)[:, :K_RECALL]
+    print(f"| query_neighbors, {len(X_test):,} queries | {seconds:.1f} s | recall@15 "
+          f"{recall(exact, found[:2000]):.4f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["optimization", "fit", "sklearn"],
-                        choices=["optimization", "fit", "sklearn"])
+                        choices=["optimization", "fit", "sklearn", "query"])
     parser.add_argument("--systems", nargs="+", default=["tsne_native", "openTSNE"],
                         choices=["tsne_native", "openTSNE"], help="for --parts fit")
     parser.add_argument("--train", type=int, default=60_000)
@@ -151,6 +168,8 @@ def main():
         fit_part(X_train, y_train, X_test, y_test, args.systems)
     if "sklearn" in args.parts:
         sklearn_part(X_train)
+    if "query" in args.parts:
+        query_part(X_train, X_test)
 
 
 if __name__ == "__main__":
