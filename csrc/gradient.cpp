@@ -1,6 +1,8 @@
 // Attraction along P's edges and Barnes-Hut repulsion (see gradient.hpp).
 #include "gradient.hpp"
 
+#include "simd.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -128,7 +130,7 @@ private:
 struct Rows {
     const std::int64_t* indptr;
     const std::int32_t* indices;
-    const double* p;
+    const float* p;
     const double* y;
     const float* reference;
     std::int64_t m;  // rows of reference
@@ -137,41 +139,73 @@ struct Rows {
     double* row_log;
 };
 
-// Rows [begin, end) of the attraction, for maps of D columns (unrolled: this
-// loop over P's edges is most of an iteration's work).
+// The attraction of row i, for maps of D columns.  This loop over P's edges is
+// most of an iteration's work: it keeps per-lane partial sums so that it runs
+// in vector registers (with gathers) and its sums have the same order, hence
+// the same bits, in every build.  A column index out of range is read as the
+// last row and reported after the row.
+template <int D>
+TSNE_VECTOR_CLONES bool attract_row(const Rows& rows, std::int64_t i) {
+    const std::int64_t first = rows.indptr[i];
+    const std::int64_t count = rows.indptr[i + 1] - first;
+    const std::int32_t* columns = rows.indices + first;
+    const float* p = rows.p + first;
+    const auto last = static_cast<std::uint32_t>(rows.m - 1);
+    double point[D];
+    for (int k = 0; k < D; ++k) point[k] = rows.y[i * D + k];
+    double partial[D][kLanes] = {};
+    std::uint32_t out_of_range[kLanes] = {};
+    for_each_lane(count, [&](std::int64_t e, std::int64_t lane) {
+        const auto column = static_cast<std::uint32_t>(columns[e]);
+        out_of_range[lane] |= column > last;
+        const float* other = rows.reference + std::min(column, last) * D;
+        double difference[D];
+        double squared = 0;
+        for (int k = 0; k < D; ++k) {
+            difference[k] = point[k] - double(other[k]);
+            squared += difference[k] * difference[k];
+        }
+        const double weight = double(p[e]) / (1.0 + squared * rows.inverse_dof);
+        for (int k = 0; k < D; ++k) partial[k][lane] += weight * difference[k];
+    });
+    for (int k = 0; k < D; ++k) rows.attraction[i * D + k] = combine_lanes(partial[k]);
+    std::uint32_t any = 0;
+    for (std::int64_t lane = 0; lane < kLanes; ++lane) any |= out_of_range[lane];
+    return any == 0;
+}
+
+// sum_j p_ij log w_ij of row i (for the KL divergence: every KL_EVERY iterations).
+double row_log_kernel(const Rows& rows, std::int64_t i, std::int64_t d) {
+    double log_sum = 0;
+    for (std::int64_t e = rows.indptr[i]; e < rows.indptr[i + 1]; ++e) {
+        const float* other = rows.reference + std::int64_t{rows.indices[e]} * d;
+        double squared = 0;
+        for (std::int64_t k = 0; k < d; ++k) {
+            const double difference = rows.y[i * d + k] - double(other[k]);
+            squared += difference * difference;
+        }
+        log_sum -= double(rows.p[e]) * rows.dof * std::log1p(squared * rows.inverse_dof);
+    }
+    return log_sum;
+}
+
 template <int D>
 void attract(const Rows& rows, std::int64_t begin, std::int64_t end, bool with_kl) {
     for (std::int64_t i = begin; i < end; ++i) {
-        std::array<double, D> force{}, point{};
-        for (int k = 0; k < D; ++k) point[k] = rows.y[i * D + k];
-        double log_sum = 0;
-        for (std::int64_t e = rows.indptr[i]; e < rows.indptr[i + 1]; ++e) {
-            const std::int64_t j = rows.indices[e];
-            if (j < 0 || j >= rows.m) throw std::invalid_argument("a column index is out of range");
-            const float* other = rows.reference + j * D;
-            std::array<double, D> difference;
-            double squared = 0;
-            for (int k = 0; k < D; ++k) {
-                difference[k] = point[k] - other[k];
-                squared += difference[k] * difference[k];
-            }
-            const double weight = rows.p[e] / (1.0 + squared * rows.inverse_dof);
-            for (int k = 0; k < D; ++k) force[k] += weight * difference[k];
-            if (with_kl) log_sum -= rows.p[e] * rows.dof * std::log1p(squared * rows.inverse_dof);
-        }
-        for (int k = 0; k < D; ++k) rows.attraction[i * D + k] = force[k];
-        rows.row_log[i] = log_sum;
+        if (!attract_row<D>(rows, i)) throw std::invalid_argument("a column index is out of range");
+        rows.row_log[i] = with_kl ? row_log_kernel(rows, i, D) : 0.0;
     }
 }
 
 }  // namespace
 
 double attractive_forces(const std::int64_t* indptr, const std::int32_t* indices,
-                         const double* p, const double* y, std::int64_t n,
+                         const float* p, const double* y, std::int64_t n,
                          const double* reference, std::int64_t m, std::int64_t d, double dof,
                          bool with_kl, double* attraction, const RunOptions& options) {
     check_kernel(d, dof);
     if (n < 0 || indptr[0] != 0) throw std::invalid_argument("indptr must start at 0");
+    if (m < 1 && indptr[n] > 0) throw std::invalid_argument("a column index is out of range");
     std::vector<double> row_log(static_cast<std::size_t>(n), 0.0);
     // The neighbours' coordinates are read in single precision: the reads jump
     // across the whole map, and half the bytes keep more of it in cache; their

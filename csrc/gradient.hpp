@@ -23,7 +23,7 @@ namespace tsne {
 // the KL divergence, when `with_kl` (its logarithms cost more than the forces),
 // else 0.
 double attractive_forces(const std::int64_t* indptr, const std::int32_t* indices,
-                         const double* p, const double* y, std::int64_t n,
+                         const float* p, const double* y, std::int64_t n,
                          const double* reference, std::int64_t m, std::int64_t d, double dof,
                          bool with_kl, double* attraction, const RunOptions& options);
 
@@ -44,14 +44,15 @@ struct InterpolationGrid {
 // charges ((d + 1) x node_count(), row-major, each grid in C order with axis k
 // the embedding's dimension k): the Lagrange interpolation onto the nodes of
 // each point's box of the charges 1, y_0, ..., y_{d-1}.  Points outside the grid
-// are given to the nearest box (their weights extrapolate).
+// are given to the nearest box (their weights extrapolate).  Single precision,
+// as the FFTs that convolve them.
 void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& grid,
-                    double* charges, const RunOptions& options);
+                    float* charges, const RunOptions& options);
 
 // values (n x n_fields): the n_fields potentials (n_fields x node_count(), as
 // charges above) interpolated at each point from the nodes of its box.
 void interpolate_potentials(const double* y, std::int64_t n, const InterpolationGrid& grid,
-                            const double* potentials, std::int64_t n_fields, double* values,
+                            const float* potentials, std::int64_t n_fields, double* values,
                             const RunOptions& options);
 
 // Barnes-Hut estimate of repulsion (n x d) and of each point's share of Z,

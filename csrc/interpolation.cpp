@@ -118,7 +118,7 @@ std::int64_t InterpolationGrid::node_count() const {
 }
 
 void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& grid,
-                    double* charges, const RunOptions& options) {
+                    float* charges, const RunOptions& options) {
     const Interpolator interpolator(grid);
     const std::int64_t d = grid.dimensions, nodes = grid.node_count(), boxes = box_count(grid);
     // Points by box, in index order within a box: each box's nodes are written by
@@ -135,16 +135,16 @@ void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& gr
     for (std::int64_t b = 0; b < boxes; ++b) starts[b + 1] += starts[b];
     std::vector<std::int64_t> next(starts.begin(), starts.end() - 1);
     for (std::int64_t i = 0; i < n; ++i) order[next[box_of[i]]++] = i;
-    std::fill(charges, charges + (d + 1) * nodes, 0.0);
+    std::fill(charges, charges + (d + 1) * nodes, 0.0f);
     for_each_block(block_count(boxes, kBoxBlock), options, [&](std::int64_t b, ParallelGuard&) {
         const std::int64_t end = std::min(boxes, (b + 1) * kBoxBlock);
         for (std::int64_t s = starts[b * kBoxBlock]; s < starts[end]; ++s) {
             const double* point = y + order[s] * d;
             interpolator.for_each_node(interpolator.stencil(point),
                                        [&](std::int64_t node, double weight) {
-                charges[node] += weight;
+                charges[node] += static_cast<float>(weight);
                 for (std::int64_t k = 0; k < d; ++k) {
-                    charges[(k + 1) * nodes + node] += weight * point[k];
+                    charges[(k + 1) * nodes + node] += static_cast<float>(weight * point[k]);
                 }
             });
         }
@@ -152,7 +152,7 @@ void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& gr
 }
 
 void interpolate_potentials(const double* y, std::int64_t n, const InterpolationGrid& grid,
-                            const double* potentials, std::int64_t n_fields, double* values,
+                            const float* potentials, std::int64_t n_fields, double* values,
                             const RunOptions& options) {
     const Interpolator interpolator(grid);
     const std::int64_t d = grid.dimensions, nodes = grid.node_count();

@@ -129,7 +129,7 @@ tsne::InterpolationGrid make_grid(std::int64_t dimensions, std::int64_t n_boxes,
 }
 
 py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
-                            const InArray<std::int32_t>& indices, const InArray<double>& p,
+                            const InArray<std::int32_t>& indices, const InArray<float>& p,
                             const InArray<double>& y, const InArray<double>& reference,
                             double dof, bool with_kl, int n_threads) {
     check_embedding(y, "y");
@@ -151,15 +151,15 @@ py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
     return py::make_tuple(attraction, log_sum);
 }
 
-py::array_t<double> spread_charges(const InArray<double>& y, std::int64_t n_boxes,
-                                   std::int64_t points_per_box, double lower, double box_width,
-                                   int n_threads) {
+py::array_t<float> spread_charges(const InArray<double>& y, std::int64_t n_boxes,
+                                  std::int64_t points_per_box, double lower, double box_width,
+                                  int n_threads) {
     check_embedding(y, "y");
     const auto grid = make_grid(y.shape(1), n_boxes, points_per_box, lower, box_width);
     std::vector<py::ssize_t> shape(static_cast<std::size_t>(grid.dimensions + 1),
                                    grid.nodes_per_axis());
     shape[0] = grid.dimensions + 1;
-    py::array_t<double> charges(shape);
+    py::array_t<float> charges(shape);
     {
         py::gil_scoped_release nogil;
         tsne::spread_charges(y.data(), y.shape(0), grid, charges.mutable_data(),
@@ -170,7 +170,7 @@ py::array_t<double> spread_charges(const InArray<double>& y, std::int64_t n_boxe
 
 py::array_t<double> interpolate_potentials(const InArray<double>& y, std::int64_t n_boxes,
                                            std::int64_t points_per_box, double lower,
-                                           double box_width, const InArray<double>& potentials,
+                                           double box_width, const InArray<float>& potentials,
                                            int n_threads) {
     check_embedding(y, "y");
     const auto grid = make_grid(y.shape(1), n_boxes, points_per_box, lower, box_width);

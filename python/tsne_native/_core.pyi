@@ -77,7 +77,7 @@ def symmetrize(
 def attractive_forces(
     indptr: npt.ArrayLike,  # (n + 1,) int64, CSR rows of P
     indices: npt.ArrayLike,  # (nnz,) int32 rows of reference
-    p: npt.ArrayLike,  # (nnz,) float64
+    p: npt.ArrayLike,  # (nnz,) float32
     y: npt.ArrayLike,  # (n, d) float64, d <= 3
     reference: npt.ArrayLike,  # (m, d) float64 (y itself when fitting)
     dof: float,
@@ -93,8 +93,8 @@ def spread_charges(
     lower: float,
     box_width: float,
     n_threads: int,
-) -> npt.NDArray[np.float64]:
-    """Charges 1, y_0, ..., y_{d-1} on the grid's nodes: (d + 1, N, ..., N) float64."""
+) -> npt.NDArray[np.float32]:
+    """Charges 1, y_0, ..., y_{d-1} on the grid's nodes: (d + 1, N, ..., N) float32."""
 
 def interpolate_potentials(
     y: npt.ArrayLike,  # (n, d) float64
@@ -102,7 +102,7 @@ def interpolate_potentials(
     points_per_box: int,
     lower: float,
     box_width: float,
-    potentials: npt.ArrayLike,  # (n_fields, N, ..., N) float64
+    potentials: npt.ArrayLike,  # (n_fields, N, ..., N) float32
     n_threads: int,
 ) -> npt.NDArray[np.float64]:
     """The fields at the points: (n, n_fields) float64."""

@@ -21,9 +21,9 @@ import scipy.fft
 
 from .. import _core
 
-# The convolutions run in single precision: twice as fast as double, and
-# their rounding (about 1e-7 of the largest potential) is far below the
-# interpolation's own error (about 1e-2 at the default grid).
+# The charges, convolutions and fields are single precision: twice as fast
+# as double, and their rounding (about 1e-7 of the largest potential) is far
+# below the interpolation's own error (about 1e-2 at the default grid).
 FFT_DTYPE = np.float32
 
 
@@ -51,8 +51,10 @@ class Grid:
     """An interpolation grid covering the points ``y`` (n, d), d <= 2, and its kernels.
 
     The grid is a square (or interval) from the smallest to the largest
-    coordinate; the kernels are the Fourier transforms of ``w`` and
-    ``w^(1 + 1/dof)`` over its node offsets, ready to convolve charges with.
+    coordinate.  Charges on its ``N`` nodes per axis are convolved with the
+    kernels by FFTs of ``2 M >= 2 N`` points per axis, ``M`` a fast FFT length.
+    The kernels are even in every axis, so their spectra are real: a type-1
+    DCT of one quadrant of node offsets (``0 .. M`` per axis) gives them.
     """
 
     def __init__(self, y, dof, settings, threads):
@@ -64,23 +66,30 @@ class Grid:
         self.lower = low
         self.dimensions = y.shape[1]
         self.threads = threads
-        nodes = self.n_boxes * self.points_per_box
-        self._nodes = nodes
-        self._shape = (scipy.fft.next_fast_len(2 * nodes - 1, real=True),) * self.dimensions
+        self._nodes = self.n_boxes * self.points_per_box
+        self._half = scipy.fft.next_fast_len(self._nodes, real=True)
         squared = self._squared_offsets(self.box_width / self.points_per_box)
         root = 1.0 / (1.0 + squared / FFT_DTYPE(dof))  # w^(1/dof)
         w = root if dof == 1 else root ** FFT_DTYPE(dof)
-        self._kernels = [scipy.fft.rfftn(kernel, workers=threads) for kernel in (w, w * root)]
+        self._kernels = [self._spectrum(kernel) for kernel in (w, w * root)]
 
     def _squared_offsets(self, spacing):
-        """Squared distances of node offsets, laid out circularly on the FFT shape."""
-        size = self._shape[0]
-        offsets = np.arange(size, dtype=FFT_DTYPE)
-        offsets[offsets > size // 2] -= size  # index o stands for offset o or o - size
-        squares = np.square(offsets * FFT_DTYPE(spacing))
+        """Squared lengths of the node offsets ``0 .. M`` on every axis: (M + 1, ...)."""
+        squares = np.square(np.arange(self._half + 1, dtype=FFT_DTYPE) * FFT_DTYPE(spacing))
         if self.dimensions == 1:
             return squares
         return squares[:, None] + squares[None, :]
+
+    def _spectrum(self, quadrant):
+        """The real spectrum of the even kernel whose offsets ``0 .. M`` are ``quadrant``.
+
+        Laid out as ``rfftn`` lays out a spectrum: (M + 1,) in 1-D, (2 M, M + 1) in
+        2-D, where frequency ``2 M - f`` of the first axis equals frequency ``f``.
+        """
+        spectrum = scipy.fft.dctn(quadrant, type=1, workers=self.threads)
+        if self.dimensions == 1:
+            return spectrum
+        return np.concatenate([spectrum, spectrum[-2:0:-1]])
 
     def spread(self, y):
         """Charges 1, y_0, ..., y_{d-1} of the points on the nodes: (d + 1, nodes, ...)."""
@@ -88,14 +97,35 @@ class Grid:
                                     self.box_width, self.threads)
 
     def potentials(self, charges):
-        """The fields ``w * 1, w' * 1, w' * y_0, ...`` on the nodes (w' = w^(1 + 1/dof))."""
-        axes = tuple(range(1, self.dimensions + 1))
-        spectra = scipy.fft.rfftn(charges.astype(FFT_DTYPE), s=self._shape, axes=axes,
-                                  workers=self.threads)
-        products = np.concatenate([spectra[:1] * self._kernels[0], spectra * self._kernels[1]])
-        fields = scipy.fft.irfftn(products, s=self._shape, axes=axes, workers=self.threads)
-        kept = fields[(slice(None),) + (slice(0, self._nodes),) * len(axes)]
-        return np.ascontiguousarray(kept, dtype=np.float64)
+        """The fields ``w * 1, w' * 1, w' * y_0, ...`` on the nodes (w' = w^(1 + 1/dof)).
+
+        Axis by axis, so that no pass transforms only zeros: the charges fill
+        the first ``N`` of the ``2 M`` points of each axis, and only the first
+        ``N`` outputs of each axis are kept.
+
+        Parameters
+        ----------
+        charges : ndarray of shape (d + 1, N, ...), dtype float32
+
+        Returns
+        -------
+        ndarray of shape (d + 2, N, ...), dtype float32, C-contiguous
+        """
+        size, axes = 2 * self._half, range(1, self.dimensions)
+        spectra = scipy.fft.rfft(charges, n=size, axis=-1, workers=self.threads)
+        for axis in axes:
+            spectra = scipy.fft.fft(spectra, n=size, axis=axis, workers=self.threads,
+                                    overwrite_x=True)
+        fields = np.empty((len(spectra) + 1,) + spectra.shape[1:], dtype=spectra.dtype)
+        np.multiply(spectra[0], self._kernels[0], out=fields[0])
+        np.multiply(spectra, self._kernels[1], out=fields[1:])
+        del spectra
+        kept = slice(0, self._nodes)
+        for axis in axes:
+            fields = scipy.fft.ifft(fields, axis=axis, workers=self.threads, overwrite_x=True)
+            fields = fields[(slice(None),) * axis + (kept,)]
+        fields = scipy.fft.irfft(fields, n=size, axis=-1, workers=self.threads)
+        return np.ascontiguousarray(fields[..., kept])
 
     def interpolate(self, y, fields):
         """The fields at the points: (n, n_fields)."""

@@ -4,32 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..affinity._approximate import principal_axes, projected_chunks
+
 # Standard deviation of the first coordinate of a starting map (openTSNE's
 # choice, after Kobak & Linderman 2021: small, so that early exaggeration
 # acts on a compact map).
 INITIAL_STD = 1e-4
-# Rows the PCA is fitted to at most.
-PCA_SAMPLE_ROWS = 20_000
 
 
 def pca(X, n_components, rng):
     """The data's leading principal components, scaled to ``INITIAL_STD`` (n, m) float64.
 
-    Fitted on at most ``PCA_SAMPLE_ROWS`` sampled rows; each axis's sign is
-    chosen so that its largest coordinate is positive, which makes the start
-    reproducible across machines.
+    The axes are those the approximate neighbour search projects onto (a
+    randomized SVD of sampled rows); each axis's sign is chosen so that its
+    largest coordinate is positive, which makes the start reproducible
+    across machines.
     """
-    n = X.shape[0]
-    rows = np.arange(n) if n <= PCA_SAMPLE_ROWS else np.sort(rng.choice(n, PCA_SAMPLE_ROWS,
-                                                                         replace=False))
-    sample = X[rows].astype(np.float64)
-    center = sample.mean(axis=0)
-    _, _, axes = np.linalg.svd(sample - center, full_matrices=False)
-    axes = axes[:n_components]
-    if axes.shape[0] < n_components:  # fewer features than components
-        axes = np.vstack([axes, rng.normal(size=(n_components - axes.shape[0], X.shape[1]))])
-    start = np.concatenate([(chunk.astype(np.float64) - center) @ axes.T
-                            for chunk in np.array_split(X, max(1, n // 65536))])
+    n_features = X.shape[1]
+    center, axes = principal_axes(X, min(n_components, n_features), None, rng)
+    if axes.shape[1] < n_components:  # fewer features than components
+        axes = np.hstack([axes, rng.normal(size=(n_features, n_components - axes.shape[1]))])
+    start = np.concatenate([coordinates for _, coordinates in
+                            projected_chunks(X, center, axes, None)])
     flip = np.sign(start[np.abs(start).argmax(axis=0), np.arange(n_components)])
     return rescaled(start * np.where(flip == 0, 1.0, flip))
 
