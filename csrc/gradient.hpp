@@ -49,8 +49,10 @@ struct InterpolationGrid {
 void spread_charges(const double* y, std::int64_t n, const InterpolationGrid& grid,
                     float* charges, const RunOptions& options);
 
-// values (n x n_fields): the n_fields potentials (n_fields x node_count(), as
-// charges above) interpolated at each point from the nodes of its box.
+// values (n x n_fields): the n_fields potentials interpolated at each point
+// from the nodes of its box.  potentials (node_count() x n_fields, nodes in
+// the order of charges above) holds a node's fields together: a point's
+// stencil then reads a few cache lines instead of a few per field.
 void interpolate_potentials(const double* y, std::int64_t n, const InterpolationGrid& grid,
                             const float* potentials, std::int64_t n_fields, double* values,
                             const RunOptions& options);

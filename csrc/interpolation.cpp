@@ -155,7 +155,7 @@ void interpolate_potentials(const double* y, std::int64_t n, const Interpolation
                             const float* potentials, std::int64_t n_fields, double* values,
                             const RunOptions& options) {
     const Interpolator interpolator(grid);
-    const std::int64_t d = grid.dimensions, nodes = grid.node_count();
+    const std::int64_t d = grid.dimensions;
     for_each_block(block_count(n, kPointBlock), options, [&](std::int64_t b, ParallelGuard&) {
         const std::int64_t end = std::min(n, (b + 1) * kPointBlock);
         for (std::int64_t i = b * kPointBlock; i < end; ++i) {
@@ -163,9 +163,8 @@ void interpolate_potentials(const double* y, std::int64_t n, const Interpolation
             std::fill(value, value + n_fields, 0.0);
             interpolator.for_each_node(interpolator.stencil(y + i * d),
                                        [&](std::int64_t node, double weight) {
-                for (std::int64_t f = 0; f < n_fields; ++f) {
-                    value[f] += weight * potentials[f * nodes + node];
-                }
+                const float* fields = potentials + node * n_fields;
+                for (std::int64_t f = 0; f < n_fields; ++f) value[f] += weight * fields[f];
             });
         }
     });

@@ -158,25 +158,30 @@ void prefetch_row(const T* row, std::int64_t d) {
     for (std::int64_t c = 0; c < d; c += kLine) __builtin_prefetch(row + c);
 }
 
+// The k nearest of one query's c candidates (rows of x) by exact distance.
+// `excluded` is the query's own row of x (skipped), or -1; `label` names the
+// query in errors.
 template <class T>
-void rerank_row(const T* x, std::int64_t d, const std::int64_t* candidates, std::int64_t c,
-                std::int64_t k, Metric metric, const std::vector<double>& norms, std::int64_t i,
-                Ranked& ranked, std::int64_t* indices, double* distances) {
+void rerank_row(const T* x, std::int64_t d, const T* query, double query_norm,
+                const std::int64_t* row_candidates, std::int64_t c, std::int64_t k,
+                Metric metric, const std::vector<double>& norms, std::int64_t excluded,
+                const char* label, std::int64_t number, Ranked& ranked, std::int64_t* indices,
+                double* distances) {
     ranked.clear();
     for (std::int64_t col = 0; col < c; ++col) {
-        const std::int64_t j = candidates[i * c + col];
-        if (col + 2 < c) prefetch_row(x + candidates[i * c + col + 2] * d, d);
-        if (j == i) continue;
-        ranked.emplace_back(exact_distance(x + i * d, x + j * d, d, metric, norms[i], norms[j]),
-                            j);
+        const std::int64_t j = row_candidates[col];
+        if (col + 2 < c) prefetch_row(x + row_candidates[col + 2] * d, d);
+        if (j == excluded) continue;
+        ranked.emplace_back(exact_distance(query, x + j * d, d, metric, query_norm, norms[j]), j);
     }
     std::sort(ranked.begin(), ranked.end());
     ranked.erase(std::unique(ranked.begin(), ranked.end()), ranked.end());
     if (static_cast<std::int64_t>(ranked.size()) < k) {
-        throw std::invalid_argument("row " + std::to_string(i) + " has fewer than k = " +
-                                    std::to_string(k) + " distinct candidates");
+        throw std::invalid_argument(std::string(label) + " " + std::to_string(number) +
+                                    " has fewer than k = " + std::to_string(k) +
+                                    " distinct candidates");
     }
-    write_nearest(ranked, k, indices + i * k, distances + i * k);
+    write_nearest(ranked, k, indices, distances);
 }
 
 }  // namespace
@@ -195,8 +200,37 @@ void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* 
         [&](std::int64_t b, Ranked& ranked, ParallelGuard&) {
             const std::int64_t end = std::min(n, (b + 1) * kRerankBlock);
             for (std::int64_t position = b * kRerankBlock; position < end; ++position) {
-                rerank_row(x, d, candidates, c, k, metric, norms, order[position], ranked,
-                           indices, distances);
+                const std::int64_t i = order[position];
+                rerank_row(x, d, x + i * d, norms[i], candidates + i * c, c, k, metric, norms, i,
+                           "row", i, ranked, indices + i * k, distances + i * k);
+            }
+        });
+}
+
+template <class T>
+void rerank_query_knn(const T* x, std::int64_t n, std::int64_t d, const T* queries,
+                      std::int64_t n_queries, const std::int64_t* candidates, std::int64_t c,
+                      std::int64_t k, Metric metric, std::int64_t* indices, double* distances,
+                      const RunOptions& options) {
+    if (n < 1 || d < 1 || k < 1 || k > n || n_queries < 0) {
+        throw std::invalid_argument("need 1 <= k <= n rows, at least one column and queries");
+    }
+    check_in_range(candidates, n_queries * c, n, [&](std::int64_t t) {
+        return "candidate " + std::to_string(candidates[t]) + " of query " +
+               std::to_string(t / c) + " is not a row number";
+    });
+    const int n_threads = std::max(1, options.n_threads);
+    const std::vector<double> norms = ranking_terms(x, n, d, metric, n_threads).norms;
+    const std::vector<double> query_norms =
+        ranking_terms(queries, n_queries, d, metric, n_threads).norms;
+    for_each_block<Ranked>(
+        block_count(n_queries, kRerankBlock), options, [&](Ranked& ranked) { ranked.reserve(c); },
+        [&](std::int64_t b, Ranked& ranked, ParallelGuard&) {
+            const std::int64_t end = std::min(n_queries, (b + 1) * kRerankBlock);
+            for (std::int64_t t = b * kRerankBlock; t < end; ++t) {
+                rerank_row(x, d, queries + t * d, query_norms[t], candidates + t * c, c, k,
+                           metric, norms, -1, "query", t, ranked, indices + t * k,
+                           distances + t * k);
             }
         });
 }
@@ -234,5 +268,14 @@ template void rerank_knn<float>(const float*, std::int64_t, std::int64_t, const 
 template void rerank_knn<double>(const double*, std::int64_t, std::int64_t, const std::int64_t*,
                                  std::int64_t, std::int64_t, Metric, std::int64_t*, double*,
                                  const RunOptions&);
+
+template void rerank_query_knn<float>(const float*, std::int64_t, std::int64_t, const float*,
+                                      std::int64_t, const std::int64_t*, std::int64_t,
+                                      std::int64_t, Metric, std::int64_t*, double*,
+                                      const RunOptions&);
+template void rerank_query_knn<double>(const double*, std::int64_t, std::int64_t, const double*,
+                                       std::int64_t, const std::int64_t*, std::int64_t,
+                                       std::int64_t, Metric, std::int64_t*, double*,
+                                       const RunOptions&);
 
 }  // namespace tsne

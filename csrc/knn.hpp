@@ -41,6 +41,15 @@ void rerank_knn(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* 
                 std::int64_t c, std::int64_t k, Metric metric, std::int64_t* indices,
                 double* distances, const RunOptions& options);
 
+// rerank_knn for n_queries points that are not rows of x (queries, n_queries x
+// d): candidates (n_queries x c) are rows of x, none is skipped, and
+// 1 <= k <= n.  New points placed on a fitted map find their neighbours here.
+template <class T>
+void rerank_query_knn(const T* x, std::int64_t n, std::int64_t d, const T* queries,
+                      std::int64_t n_queries, const std::int64_t* candidates, std::int64_t c,
+                      std::int64_t k, Metric metric, std::int64_t* indices, double* distances,
+                      const RunOptions& options);
+
 // Candidate neighbours from an inverted file: the first stage of the
 // approximate search, run in a low-dimensional projection.  Each of the n rows
 // of x (n x d, row-major) lists p of the m clusters in probes (n x p,
@@ -63,5 +72,14 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
                 std::int64_t p, std::int64_t m, const std::int64_t* queries,
                 std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
                 const RunOptions& options);
+
+// probed_knn for n_queries points that are not rows of x (queries, n_queries x
+// d): row i of x lives in cluster homes[i] < m, query t probes the clusters
+// probes[t * p .. t * p + p - 1] (nearest first) and gets the c <= n nearest
+// rows there, none excluded, padded with -1 as above.
+void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
+                      std::int64_t m, const float* queries, std::int64_t n_queries,
+                      const std::int64_t* probes, std::int64_t p, std::int64_t c,
+                      std::int64_t* candidates, const RunOptions& options);
 
 }  // namespace tsne

@@ -1,6 +1,7 @@
 // The probed search (probed_knn): candidate neighbours from an inverted file.
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -39,9 +40,10 @@ struct InvertedFile {
     std::vector<float> x;                 // the rows in sorted order (n x d)
 };
 
-InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                    std::int64_t p, std::int64_t m) {
-    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return probes[i * p]; }),
+// `homes[i * stride]` is row i's home cluster.
+InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
+                    std::int64_t stride, std::int64_t m) {
+    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return homes[i * stride]; }),
                       std::vector<std::int64_t>(n), std::vector<float>(n * d)};
     for (std::int64_t position = 0; position < n; ++position) {
         const std::int64_t i = file.rows.items[position];
@@ -58,14 +60,39 @@ struct QueryBlock {
     std::int64_t size;
 };
 
+// The queries of a probed search: query t is row rows[t] of `points` (d
+// columns) and probes the clusters probes[rows[t] * p .. + p), nearest first.
+// When `in_file`, the points are the file's own rows and a query never finds
+// itself.
+struct ProbedQueries {
+    const float* points;
+    const std::int64_t* rows;
+    std::int64_t count;
+    const std::int64_t* probes;
+    std::int64_t p;
+    bool in_file;
+};
+
 // The queries grouped by home cluster, cut into blocks of at most kQueryBlock.
-std::vector<QueryBlock> query_blocks(const Groups& by_home) {
+// A block holds one home's queries, or, while it has fewer than `fill`, those
+// of the next homes too: queries that are not rows of the file are few per
+// home, and one GEMM per probed cluster then serves several homes' queries.
+std::vector<QueryBlock> query_blocks(const Groups& by_home, std::int64_t fill) {
     std::vector<QueryBlock> blocks;
+    std::int64_t first = 0;
     for (std::size_t j = 0; j + 1 < by_home.starts.size(); ++j) {
         const std::int64_t end = by_home.starts[j + 1];
-        for (std::int64_t first = by_home.starts[j]; first < end; first += kQueryBlock) {
-            blocks.push_back({first, std::min(kQueryBlock, end - first)});
+        while (end - first > kQueryBlock) {
+            blocks.push_back({first, kQueryBlock});
+            first += kQueryBlock;
         }
+        if (end - first >= fill) {
+            if (end > first) blocks.push_back({first, end - first});
+            first = end;
+        }
+    }
+    if (by_home.items.size() > static_cast<std::size_t>(first)) {
+        blocks.push_back({first, static_cast<std::int64_t>(by_home.items.size()) - first});
     }
     return blocks;
 }
@@ -133,26 +160,26 @@ struct ProbeScratch {
 };
 
 // Searches the `size` queries numbered numbers[0 .. size) in the caller's list.
-void search_probed_block(const float* x, const InvertedFile& file, std::int64_t d,
-                         const std::int64_t* probes, std::int64_t p, std::int64_t c,
-                         const RankingTerms<float>& terms, const std::int64_t* queries,
+void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t c,
+                         const RankingTerms<float>& terms, const ProbedQueries& queries,
                          const std::int64_t* numbers, std::int64_t size,
                          ProbeScratch& scratch, ParallelGuard& guard, std::int64_t* candidates) {
     scratch.rows.resize(size);
     std::vector<Candidates<float>> best;
     best.reserve(size);
     for (std::int64_t r = 0; r < size; ++r) {
-        scratch.rows[r] = queries[numbers[r]];
+        scratch.rows[r] = queries.rows[numbers[r]];
         best.emplace_back(scratch.entries.data() + 2 * r * c, c);
     }
     ProbeLists& lists = scratch.lists;
-    list_probes(probes, p, scratch.rows.data(), numbers, size, lists);
+    list_probes(queries.probes, queries.p, scratch.rows.data(), numbers, size, lists);
     for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
         if (guard.checkpoint()) return;
         const std::int64_t* members = lists.members.data() + lists.starts[u];
         const std::int64_t count = lists.starts[u + 1] - lists.starts[u];
         for (std::int64_t q = 0; q < count; ++q) {
-            std::copy_n(x + scratch.rows[members[q]] * d, d, scratch.gathered.data() + q * d);
+            std::copy_n(queries.points + scratch.rows[members[q]] * d, d,
+                        scratch.gathered.data() + q * d);
         }
         const std::int64_t cluster_start = file.rows.starts[lists.clusters[u]];
         const std::int64_t cluster_end = file.rows.starts[lists.clusters[u] + 1];
@@ -162,10 +189,11 @@ void search_probed_block(const float* x, const InvertedFile& file, std::int64_t 
             gemm_abt(scratch.gathered.data(), file.x.data() + first_ref * d,
                      scratch.products.data(), count, refs, d, kReferenceBlock);
             for (std::int64_t q = 0; q < count; ++q) {
+                const std::int64_t self =
+                    queries.in_file ? file.positions[scratch.rows[members[q]]] : -1;
                 offer_block_row(scratch.products.data() + q * kReferenceBlock,
                                 terms.offset.data() + first_ref, terms.scale.data() + first_ref,
-                                refs, first_ref, file.positions[scratch.rows[members[q]]],
-                                best[members[q]]);
+                                refs, first_ref, self, best[members[q]]);
             }
         }
     }
@@ -192,23 +220,17 @@ void check_queries(const std::int64_t* queries, std::int64_t n_queries, std::int
     });
 }
 
-}  // namespace
-
-void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                std::int64_t p, std::int64_t m, const std::int64_t* queries,
-                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
-                const RunOptions& options) {
-    check_sizes(n, d, c);
-    check_probes(probes, n, p, m);
-    check_queries(queries, n_queries, n);
-    check_blas_size(d);
+// The c nearest candidates of each query among the file's rows.
+void search_probed(const InvertedFile& file, std::int64_t n, std::int64_t d, std::int64_t m,
+                   const ProbedQueries& queries, std::int64_t c, std::int64_t* candidates,
+                   const RunOptions& options) {
     const int n_threads = std::max(1, options.n_threads);
-    const InvertedFile file = invert(x, n, d, probes, p, m);
     const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
                                                     n_threads);
-    const Groups by_home = group_by_cluster(
-        n_queries, m, [&](std::int64_t t) { return probes[queries[t] * p]; });
-    const std::vector<QueryBlock> blocks = query_blocks(by_home);
+    const Groups by_home = group_by_cluster(queries.count, m, [&](std::int64_t t) {
+        return queries.probes[queries.rows[t] * queries.p];
+    });
+    const std::vector<QueryBlock> blocks = query_blocks(by_home, queries.in_file ? 1 : kQueryBlock);
     SingleThreadedBlas single_threaded_blas;
     for_each_block<ProbeScratch>(
         static_cast<std::int64_t>(blocks.size()), options,
@@ -221,10 +243,40 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
             scratch.entries.resize(2 * kQueryBlock * c);
         },
         [&](std::int64_t b, ProbeScratch& scratch, ParallelGuard& guard) {
-            search_probed_block(x, file, d, probes, p, c, terms, queries,
+            search_probed_block(file, d, c, terms, queries,
                                 by_home.items.data() + blocks[b].first, blocks[b].size, scratch,
                                 guard, candidates);
         });
+}
+
+}  // namespace
+
+void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
+                std::int64_t p, std::int64_t m, const std::int64_t* queries,
+                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
+                const RunOptions& options) {
+    check_sizes(n, d, c);
+    check_probes(probes, n, p, m);
+    check_queries(queries, n_queries, n);
+    check_blas_size(d);
+    search_probed(invert(x, n, d, probes, p, m), n, d, m,
+                  {x, queries, n_queries, probes, p, true}, c, candidates, options);
+}
+
+void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
+                      std::int64_t m, const float* queries, std::int64_t n_queries,
+                      const std::int64_t* probes, std::int64_t p, std::int64_t c,
+                      std::int64_t* candidates, const RunOptions& options) {
+    if (n < 1 || d < 1 || c < 1 || c > n || n_queries < 0) {
+        throw std::invalid_argument("need 1 <= c <= n rows, at least one column and queries");
+    }
+    check_probes(homes, n, 1, m);
+    check_probes(probes, n_queries, p, m);
+    check_blas_size(d);
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(n_queries));
+    std::iota(rows.begin(), rows.end(), std::int64_t{0});
+    search_probed(invert(x, n, d, homes, 1, m), n, d, m,
+                  {queries, rows.data(), n_queries, probes, p, false}, c, candidates, options);
 }
 
 }  // namespace tsne

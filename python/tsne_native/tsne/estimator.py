@@ -23,7 +23,7 @@ from ..affinity import METRICS, affinities
 from ..projector.log import EMBEDDING_FILE
 from . import initialization as starts
 from ._optimizer import Objective, Phase, State, descend
-from ._placement import place
+from ._placement import neighbor_index, place
 from ._repulsion import (
     FixedMapRepulsion,
     InterpolationSettings,
@@ -186,6 +186,11 @@ class TSNE(EstimatorParams):
         self.n_iter_ = state.iterations
         self.n_features_in_ = 0 if data is None else data.shape[1]
         self.training_data_ = None if data is None else data.astype(np.float32)
+        self._query_index = None
+        if data is not None:
+            with progress.stage("neighbour index for transform"):
+                self._query_index = neighbor_index(self.training_data_, self.metric,
+                                                   settings["threads"])
         self.fit_seconds_ = dict(progress.seconds)
         progress.say(f"t-SNE: affinities {progress.seconds['affinities']:.1f} s, optimization "
                      f"{progress.seconds['optimization']:.1f} s, KL {self.kl_divergence_:.4f}")
@@ -262,7 +267,8 @@ class TSNE(EstimatorParams):
     def transform(self, X):
         """Place new points on the fitted map, which stays as it is.
 
-        Each new point gets its nearest training points (in X), conditional
+        Each new point gets its nearest training points (in X, from an index
+        that ``fit`` builds: ``tsne_native.affinity._query.QueryIndex``), conditional
         probabilities over them at a small perplexity, a start at their median
         position, and short, clipped optimization that moves only the new
         points (openTSNE's recipe, with its settings:
@@ -296,8 +302,12 @@ class TSNE(EstimatorParams):
                                       _method(settings, len(self.embedding_)),
                                       settings["interpolation"], settings["theta"],
                                       settings["threads"])
-        return place(data, self.training_data_, self.embedding_, repulsion, metric=self.metric,
-                     dof=settings["dof"], threads=settings["threads"],
+        index = getattr(self, "_query_index", None)
+        if index is None or index.metric != self.metric:  # loaded, or metric set since the fit
+            index = self._query_index = neighbor_index(self.training_data_, self.metric,
+                                                       settings["threads"])
+        return place(data, index, self.embedding_, repulsion, dof=settings["dof"],
+                     threads=settings["threads"],
                      progress=Progress(self.verbose))
 
     # -- persistence ------------------------------------------------------------
@@ -309,7 +319,9 @@ class TSNE(EstimatorParams):
         (``tsne.json``), the map (``embedding.npy``) and the training data as
         float32 (``training_data.npy``: ``4 * n_samples * n_features`` bytes,
         188 MB for 60,000 MNIST digits), which ``transform`` searches for the
-        new points' neighbours.  Load it with :func:`tsne_native.load`.
+        new points' neighbours.  Load it with :func:`tsne_native.load`; the
+        first ``transform`` after loading rebuilds the neighbour index (about
+        as long as placing 10,000 points).
         """
         self._check_fitted()
         directory = Path(path)
