@@ -12,6 +12,9 @@ Parts:
   of the test split: fit time, train recall@15, test 10-NN accuracy,
   transform recall@15 and throughput.
 - ``sklearn``: scikit-learn's Barnes-Hut TSNE on the first 10,000 points.
+- ``transform_steps``: one fit of ours, then transform of the test split with
+  the placement's step count (``tsne._placement.TRANSFORM["n_iter"]``) set to
+  each of ``--steps``: test 10-NN accuracy, transform recall@15, points/s.
 - ``query``: the search transform runs for new points' 15 nearest training
   points (``affinity._query.QueryIndex``, as ``TSNE.fit`` builds it): the
   time to build the index, to search it for the test split, and the recall
@@ -80,11 +83,17 @@ def quality(X_train, y_train, X_test, y_test, train_map, test_map):
     """Train recall@15, test 10-NN accuracy, transform recall@15."""
     train_recall = recall(knn(X_train, X_train, K_RECALL, True),
                           knn(train_map, train_map, K_RECALL, True))
+    return (train_recall,) + placement_quality(X_train, y_train, X_test, y_test, train_map,
+                                               test_map)
+
+
+def placement_quality(X_train, y_train, X_test, y_test, train_map, test_map):
+    """Test 10-NN accuracy on the map, transform recall@15."""
     votes = y_train[knn(train_map, test_map, 10)]
     accuracy = float(np.mean([np.bincount(row).argmax() == label
                               for row, label in zip(votes, y_test)]))
     transform_recall = recall(knn(X_train, X_test, K_RECALL), knn(train_map, test_map, K_RECALL))
-    return train_recall, accuracy, transform_recall
+    return accuracy, transform_recall
 
 
 def optimization_part(X, P):
@@ -157,10 +166,33 @@ def query_part(X_train, X_test):
           f"{recall(exact, found[:2000]):.4f} |", flush=True)
 
 
+def transform_steps_part(X_train, y_train, X_test, y_test, steps):
+    from tsne_native.tsne import _placement
+
+    model = tsne_native.TSNE(n_jobs=THREADS, random_state=0).fit(X_train)
+    print("\n| placement steps | test 10-NN acc | transform recall@15 | transform points/s |"
+          "\n|---|---|---|---|")
+    default = _placement.TRANSFORM["n_iter"]
+    try:
+        for n_iter in steps:
+            _placement.TRANSFORM["n_iter"] = n_iter
+            began = time.perf_counter()
+            test_map = model.transform(X_test)
+            throughput = len(X_test) / (time.perf_counter() - began)
+            accuracy, transform_recall = placement_quality(X_train, y_train, X_test, y_test,
+                                                           model.embedding_, test_map)
+            print(f"| {n_iter} | {accuracy:.4f} | {transform_recall:.3f} | {throughput:,.0f} |",
+                  flush=True)
+    finally:
+        _placement.TRANSFORM["n_iter"] = default
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", nargs="+", default=["optimization", "fit", "sklearn"],
-                        choices=["optimization", "fit", "sklearn", "query"])
+                        choices=["optimization", "fit", "sklearn", "query", "transform_steps"])
+    parser.add_argument("--steps", nargs="+", type=int, default=[250, 100, 50],
+                        help="for --parts transform_steps")
     parser.add_argument("--systems", nargs="+", default=["tsne_native", "openTSNE"],
                         choices=["tsne_native", "openTSNE"], help="for --parts fit")
     parser.add_argument("--train", type=int, default=60_000)
@@ -175,6 +207,8 @@ def main():
         sklearn_part(X_train)
     if "query" in args.parts:
         query_part(X_train, X_test)
+    if "transform_steps" in args.parts:
+        transform_steps_part(X_train, y_train, X_test, y_test, args.steps)
 
 
 if __name__ == "__main__":

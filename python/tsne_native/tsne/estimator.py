@@ -186,11 +186,10 @@ class TSNE(EstimatorParams):
         self.n_iter_ = state.iterations
         self.n_features_in_ = 0 if data is None else data.shape[1]
         self.training_data_ = None if data is None else data.astype(np.float32)
-        self._query_index = None
+        self._placement_tools = None
         if data is not None:
-            with progress.stage("neighbour index for transform"):
-                self._query_index = neighbor_index(self.training_data_, self.metric,
-                                                   settings["threads"])
+            with progress.stage("neighbour index and fixed map for transform"):
+                self._tools_for_placement(settings)
         self.fit_seconds_ = dict(progress.seconds)
         progress.say(f"t-SNE: affinities {progress.seconds['affinities']:.1f} s, optimization "
                      f"{progress.seconds['optimization']:.1f} s, KL {self.kl_divergence_:.4f}")
@@ -298,17 +297,28 @@ class TSNE(EstimatorParams):
             raise ValueError(f"X has {data.shape[1]} features, but this TSNE was fitted on "
                              f"{self.n_features_in_}")
         settings = self._checked_params()
-        repulsion = FixedMapRepulsion(self.embedding_, settings["dof"],
-                                      _method(settings, len(self.embedding_)),
-                                      settings["interpolation"], settings["theta"],
-                                      settings["threads"])
-        index = getattr(self, "_query_index", None)
-        if index is None or index.metric != self.metric:  # loaded, or metric set since the fit
-            index = self._query_index = neighbor_index(self.training_data_, self.metric,
-                                                       settings["threads"])
+        index, repulsion = self._tools_for_placement(settings)
         return place(data, index, self.embedding_, repulsion, dof=settings["dof"],
                      threads=settings["threads"],
                      progress=Progress(self.verbose))
+
+    def _tools_for_placement(self, settings):
+        """``(QueryIndex, FixedMapRepulsion)`` for transform, kept between calls.
+
+        Built by ``fit``; built again after ``load`` or when a parameter they
+        depend on was set since.
+        """
+        method = _method(settings, len(self.embedding_))
+        key = (self.metric, settings["dof"], method, settings["interpolation"],
+               settings["theta"], settings["threads"])
+        kept = getattr(self, "_placement_tools", None)
+        if kept is None or kept[0] != key:
+            repulsion = FixedMapRepulsion(self.embedding_, settings["dof"], method,
+                                          settings["interpolation"], settings["theta"],
+                                          settings["threads"])
+            index = neighbor_index(self.training_data_, self.metric, settings["threads"])
+            kept = self._placement_tools = (key, index, repulsion)
+        return kept[1:]
 
     # -- persistence ------------------------------------------------------------
 
