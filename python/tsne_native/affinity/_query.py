@@ -90,18 +90,16 @@ class QueryIndex:
                                     inverse_norms)
             return recall >= TARGET_RECALL
 
-        dimensions = min(data.shape[1], PROJECTED_DIMENSIONS)
-        if 2 * dimensions >= data.shape[1]:
-            dimensions = data.shape[1]
-        while True:
-            self._fit_projection(dimensions, inverse_norms, rng)
+        n_features = data.shape[1]
+        widths = ([n_features] if n_features <= 2 * PROJECTED_DIMENSIONS
+                  else [PROJECTED_DIMENSIONS, n_features])
+        for width in widths:
+            self._fit_projection(width, inverse_norms, rng)
             self.centroids, self.homes, self.probes = self._inverted_file(
                 sample, good_enough, threads, rng)
-            full = dimensions == data.shape[1]
-            if self.probes is not None or full or good_enough(self._without(
+            if self.probes is not None or width == n_features or good_enough(self._without(
                     sample, self._nearest_projected(self._project(data[sample]), self.count + 1))):
                 return
-            dimensions = data.shape[1]
 
     def search(self, queries, threads):
         """The ``k`` nearest rows of the data to each query.

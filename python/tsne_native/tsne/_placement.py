@@ -34,8 +34,7 @@ def neighbor_index(training_data, metric, threads):
     QueryIndex
         For ``3 * TRANSFORM["perplexity"]`` neighbours (fewer on tiny maps).
     """
-    perplexity = min(TRANSFORM["perplexity"], len(training_data) - 1)
-    k = min(len(training_data), max(1, int(3 * perplexity)))
+    k = min(len(training_data), max(1, int(3 * _perplexity(len(training_data)))))
     return QueryIndex(training_data, k, metric, threads, random_state=0)
 
 
@@ -64,8 +63,7 @@ def place(data, index, embedding, repulsion, *, dof, threads, progress: Progress
     """
     indices, distances = index.search(data, threads)
     k = indices.shape[1]
-    perplexity = min(TRANSFORM["perplexity"], len(embedding) - 1)
-    conditional, _ = calibrate(distances, perplexity, n_jobs=threads)
+    conditional, _ = calibrate(distances, _perplexity(len(embedding)), n_jobs=threads)
     P = scipy.sparse.csr_matrix((conditional.ravel(), indices.ravel().astype(np.int32),
                                  np.arange(0, conditional.size + 1, k)),
                                 shape=(len(data), len(embedding)))
@@ -74,6 +72,11 @@ def place(data, index, embedding, repulsion, *, dof, threads, progress: Progress
     phase = Phase("transform", TRANSFORM["n_iter"], TRANSFORM["exaggeration"],
                   TRANSFORM["learning_rate"], TRANSFORM["momentum"], TRANSFORM["max_grad_norm"])
     return descend(start, objective, phase, State.start(start), progress, center=False)
+
+
+def _perplexity(n_samples):
+    """``TRANSFORM["perplexity"]``, or less on maps of at most that many points."""
+    return min(TRANSFORM["perplexity"], n_samples - 1)
 
 
 class _PlacementObjective(Objective):
