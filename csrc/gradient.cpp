@@ -201,17 +201,13 @@ void attract(const Rows& rows, std::int64_t begin, std::int64_t end, bool with_k
 
 double attractive_forces(const std::int64_t* indptr, const std::int32_t* indices,
                          const float* p, const double* y, std::int64_t n,
-                         const double* reference, std::int64_t m, std::int64_t d, double dof,
+                         const float* reference, std::int64_t m, std::int64_t d, double dof,
                          bool with_kl, double* attraction, const RunOptions& options) {
     check_kernel(d, dof);
     if (n < 0 || indptr[0] != 0) throw std::invalid_argument("indptr must start at 0");
     if (m < 1 && indptr[n] > 0) throw std::invalid_argument("a column index is out of range");
     std::vector<double> row_log(static_cast<std::size_t>(n), 0.0);
-    // The neighbours' coordinates are read in single precision: the reads jump
-    // across the whole map, and half the bytes keep more of it in cache; their
-    // rounding (1e-7 of the map's extent) is far below the steps' own noise.
-    std::vector<float> neighbors(reference, reference + m * d);
-    const Rows rows{indptr, indices, p, y, neighbors.data(), m, 1.0 / dof, dof, attraction,
+    const Rows rows{indptr, indices, p, y, reference, m, 1.0 / dof, dof, attraction,
                     row_log.data()};
     for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
         const std::int64_t begin = b * kRowBlock, end = std::min(n, begin + kRowBlock);

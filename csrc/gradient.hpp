@@ -19,12 +19,14 @@ namespace tsne {
 
 // attraction (n x d) of y along the CSR matrix (indptr n + 1, indices, p) whose
 // columns index `reference` (m x d: y itself, or a fixed map that new points
-// are placed against).  Returns sum_ij p_ij log w_ij, the attraction's part of
+// are placed against).  The reference is single precision: the reads jump
+// across the whole map, and half the bytes keep more of it in cache; its
+// rounding (1e-7 of the map's extent) is far below the steps' own noise.  Returns sum_ij p_ij log w_ij, the attraction's part of
 // the KL divergence, when `with_kl` (its logarithms cost more than the forces),
 // else 0.
 double attractive_forces(const std::int64_t* indptr, const std::int32_t* indices,
                          const float* p, const double* y, std::int64_t n,
-                         const double* reference, std::int64_t m, std::int64_t d, double dof,
+                         const float* reference, std::int64_t m, std::int64_t d, double dof,
                          bool with_kl, double* attraction, const RunOptions& options);
 
 // A grid over the square (cube) [lower, lower + n_boxes * box_width)^d, each

@@ -164,7 +164,8 @@ py::tuple symmetrize(const InArray<std::int64_t>& neighbors, const InArray<doubl
                           to_numpy(std::move(p.data)));
 }
 
-void check_embedding(const InArray<double>& y, const char* name) {
+template <class T>
+void check_embedding(const InArray<T>& y, const char* name) {
     if (y.ndim() != 2) throw std::invalid_argument(std::string(name) + " must be 2-D");
 }
 
@@ -175,7 +176,7 @@ tsne::InterpolationGrid make_grid(std::int64_t dimensions, std::int64_t n_boxes,
 
 py::tuple attractive_forces(const InArray<std::int64_t>& indptr,
                             const InArray<std::int32_t>& indices, const InArray<float>& p,
-                            const InArray<double>& y, const InArray<double>& reference,
+                            const InArray<double>& y, const InArray<float>& reference,
                             double dof, bool with_kl, int n_threads) {
     check_embedding(y, "y");
     check_embedding(reference, "reference");

@@ -100,7 +100,7 @@ def attractive_forces(
     indices: npt.ArrayLike,  # (nnz,) int32 rows of reference
     p: npt.ArrayLike,  # (nnz,) float32
     y: npt.ArrayLike,  # (n, d) float64, d <= 3
-    reference: npt.ArrayLike,  # (m, d) float64 (y itself when fitting)
+    reference: npt.ArrayLike,  # (m, d) float32 (y itself when fitting)
     dof: float,
     with_kl: bool,
     n_threads: int,

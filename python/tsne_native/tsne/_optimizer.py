@@ -94,11 +94,12 @@ class Objective:
         # iteration; its rounding (6e-8 of each p) is far below the steps' noise.
         self.p = P.data.astype(np.float32)
         self.dof, self.repulsion, self.threads = dof, repulsion, threads
-        self.reference = reference
+        # The core reads the map in float32: a fixed map is converted once.
+        self.reference = None if reference is None else reference.astype(np.float32)
 
     def attraction(self, y, with_kl):
         """``(attraction (n, d), sum p log w)`` of ``y`` along P (the sum is 0 without KL)."""
-        reference = y if self.reference is None else self.reference
+        reference = y.astype(np.float32) if self.reference is None else self.reference
         return _core.attractive_forces(self.indptr, self.indices, self.p, y, reference,
                                        self.dof, with_kl, self.threads)
 
