@@ -9,13 +9,21 @@ import tsne_native
 from tsne_native.parametric import _training
 
 
+def fit_with_epoch_end(monkeypatch, on_epoch_end, n_epochs):
+    """Fit a small ParametricTSNE on 200 points with ``on_epoch_end`` run after each epoch."""
+    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
+    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", on_epoch_end,
+                        raising=False)
+    tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=n_epochs, batch_size=64,
+                               random_state=0).fit(X)
+
+
 def test_an_interrupt_swallowed_inside_tensorflow_still_stops_training(monkeypatch, ctrl_c):
     """TensorFlow's C++ drops a KeyboardInterrupt raised in Python code it calls
     (seen: a ``__len__`` while it makes the dataset iterator); training must stop anyway."""
     import os
     import signal
 
-    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
     swallowed = []
 
     def interrupted_and_swallowed(self, epoch, logs=None):
@@ -25,12 +33,8 @@ def test_an_interrupt_swallowed_inside_tensorflow_still_stops_training(monkeypat
             except KeyboardInterrupt:
                 swallowed.append(epoch)
 
-    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", interrupted_and_swallowed,
-                        raising=False)
-    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=50, batch_size=64,
-                                       random_state=0)
     with pytest.raises(KeyboardInterrupt):
-        model.fit(X)
+        fit_with_epoch_end(monkeypatch, interrupted_and_swallowed, n_epochs=50)
     assert swallowed == [1]
     # Handlers are restored: the test process's own Ctrl-C handling is unchanged.
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -58,30 +62,19 @@ def test_an_error_tensorflow_raises_after_a_signal_is_the_interrupt(monkeypatch,
     import os
     import signal
 
-    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
-
     def signal_then_fail(self, epoch, logs=None):
         if epoch == 1:
             with contextlib.suppress(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
             raise RuntimeError("Exiting device scope without proper scope nesting")
 
-    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", signal_then_fail,
-                        raising=False)
-    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=50, batch_size=64,
-                                       random_state=0)
     with pytest.raises(KeyboardInterrupt):
-        model.fit(X)
+        fit_with_epoch_end(monkeypatch, signal_then_fail, n_epochs=50)
 
 
 def test_an_error_without_a_signal_is_not_an_interrupt(monkeypatch):
-    X = np.random.default_rng(0).normal(size=(200, 5)).astype(np.float32)
-
     def fail(self, epoch, logs=None):
         raise RuntimeError("a real failure")
 
-    monkeypatch.setattr(_training.EarlyExaggeration, "on_epoch_end", fail, raising=False)
-    model = tsne_native.ParametricTSNE(hidden_layers=(8,), n_epochs=5, batch_size=64,
-                                       random_state=0)
     with pytest.raises(RuntimeError, match="a real failure"):
-        model.fit(X)
+        fit_with_epoch_end(monkeypatch, fail, n_epochs=5)
