@@ -7,7 +7,9 @@ Fits on the 60,000-row training split of ../shared/data/mnist70k.npz (X / 255),
 embeds the 10,000-row test split with the fitted map, and prints one JSON line:
 fit time, transform throughput, test 10-NN accuracy (majority vote among the
 10 nearest training embeddings), training kNN recall@15 (exact 15-NN in X vs
-in the embedding) and the process's peak RSS during fit + transform (VmHWM).
+in the embedding), transform recall@15 (a test point's 15 nearest training
+points in X against those in the embedding) and the process's peak RSS during
+fit + transform (VmHWM).
 Every system runs on THREADS threads.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import MNIST, THREADS
 from peak_rss import memory_status_mb
+from tsne_bench import quality
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 TRAIN_ROWS = 60_000
@@ -69,27 +72,6 @@ SYSTEMS = {"tsne_native": fit_tsne_native, "opentsne": fit_opentsne,
            "parametric_umap": fit_parametric_umap}
 
 
-def knn_accuracy(train_embedding, train_labels, test_embedding, test_labels, k=10):
-    """Share of test points whose k nearest training embeddings vote their label."""
-    from sklearn.neighbors import KNeighborsClassifier
-
-    classifier = KNeighborsClassifier(n_neighbors=k, n_jobs=THREADS)
-    classifier.fit(train_embedding, train_labels)
-    return float(np.mean(classifier.predict(test_embedding) == test_labels))
-
-
-def knn_recall(X, embedding, k=15):
-    """Mean share of each point's exact k-NN in X that are among its k-NN in the embedding."""
-    import tsne_native
-
-    in_data, _ = tsne_native.nearest_neighbors(X, k, n_jobs=THREADS)
-    in_embedding, _ = tsne_native.nearest_neighbors(embedding.astype(np.float64), k,
-                                                    n_jobs=THREADS)
-    hits = sum(len(np.intersect1d(a, b, assume_unique=True))
-               for a, b in zip(in_data, in_embedding))
-    return hits / (k * len(X))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("system", choices=sorted(SYSTEMS))
@@ -120,15 +102,17 @@ def main():
     test_embedding = np.asarray(transform(X_test))
     transform_seconds = time.perf_counter() - start
     peak = memory_status_mb("VmHWM")
+    train_recall, accuracy, transform_recall = quality(X_train, y_train, X_test, y_test,
+                                                       train_embedding, test_embedding)
 
     result = {
         "system": args.system,
         "n_train": len(X_train),
         "fit_s": round(fit_seconds, 1),
         "transform_points_per_s": round(len(X_test) / transform_seconds),
-        "test_knn10_accuracy": round(knn_accuracy(train_embedding, y_train, test_embedding,
-                                                  y_test), 4),
-        "train_recall_at_15": round(knn_recall(X_train, train_embedding), 4),
+        "test_knn10_accuracy": round(accuracy, 4),
+        "train_recall_at_15": round(train_recall, 4),
+        "transform_recall_at_15": round(transform_recall, 4),
         "peak_rss_mb": round(peak),
         "settings": settings,
     }

@@ -131,6 +131,31 @@ def test_save_and_load_round_trip(fitted, blob_data, tmp_path):
     assert loaded.n_features_in_ == X.shape[1]
 
 
+def test_principal_components_in_front_of_the_network(blob_data, tmp_path):
+    X, labels = blob_data
+    model = ParametricTSNE(input_components=4, random_state=0, **FAST).fit(X)
+    assert model.encoder_.layers[0].name == "principal_components"
+    assert model.encoder_.input_shape == (None, X.shape[1])
+    np.testing.assert_allclose(model.transform(X), model.embedding_, atol=1e-5)
+    predicted = knn_vote(model.embedding_, labels, model.embedding_, exclude_self=True)
+    assert np.mean(predicted == labels) >= 0.99
+    model.save(tmp_path / "model")
+    np.testing.assert_allclose(tsne_native.load(tmp_path / "model").transform(X),
+                               model.embedding_, atol=1e-5)
+
+
+def test_saves_from_before_the_input_map_load_with_their_settings(fitted, tmp_path):
+    fitted.save(tmp_path / "model")
+    state_file = tmp_path / "model" / "parametric_tsne.json"
+    state = json.loads(state_file.read_text())
+    for name in ("input_components", "activation", "repulsion_pairs"):
+        del state["params"][name]
+    state_file.write_text(json.dumps(state))
+    params = tsne_native.load(tmp_path / "model").get_params()
+    assert (params["input_components"], params["activation"], params["repulsion_pairs"]) == \
+        (None, "relu", None)
+
+
 def test_load_in_a_fresh_process_needs_no_training_data(fitted, blob_data, tmp_path):
     X, _ = blob_data
     fitted.save(tmp_path / "model")
@@ -165,7 +190,7 @@ def test_get_params_and_set_params():
     model = ParametricTSNE(n_components=3, perplexity=12)
     params = model.get_params()
     assert params["n_components"] == 3 and params["perplexity"] == 12
-    assert params["hidden_layers"] == (500, 500, 2000)
+    assert params["hidden_layers"] == (256, 256, 256) and params["activation"] == "silu"
     assert model.set_params(dof=0.5) is model and model.dof == 0.5
     with pytest.raises(ValueError, match="invalid parameter 'bogus'"):
         model.set_params(bogus=1)
@@ -201,6 +226,9 @@ def test_transform_with_wrong_feature_count_raises(fitted):
     ({"learning_rate": float("nan")}, ValueError, "learning_rate must be a finite number"),
     ({"hidden_layers": (64, 0)}, ValueError, "hidden_layers width must be >= 1; got 0"),
     ({"hidden_layers": "wide"}, TypeError, "hidden_layers must be a sequence"),
+    ({"input_components": 0}, ValueError, "input_components must be >= 1; got 0"),
+    ({"activation": "tanh"}, ValueError, "activation must be one of"),
+    ({"repulsion_pairs": 0}, ValueError, "repulsion_pairs must be >= 1; got 0"),
     ({"metric": "manhattan"}, ValueError, "metric must be one of"),
     ({"precision": "float16"}, ValueError, "precision must be one of"),
     ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),
@@ -299,7 +327,7 @@ def test_verbose_reports_progress_and_log_dir_gets_scalars(blob_data, tmp_path, 
                    **{**FAST, "n_epochs": 2}).fit(X)
     captured = capfd.readouterr()
     output = captured.out + captured.err
-    assert "Epoch 2/2" in output and "loss" in output
+    assert "training: epoch 2/2, KL " in output
     assert "parametric t-SNE: affinities" in output
     assert list((tmp_path / "logs").rglob("events.out.tfevents.*"))
 

@@ -1,31 +1,51 @@
 """The training plan's rules: training length, batch geometry, hardware choices."""
 
+import math
+
 import pytest
 
 from tsne_native.parametric._plan import (
+    AUTO_EPOCHS,
+    AUTO_TRAINING_MULTIPLY_ADDS,
+    EARLY_EXAGGERATION_SHARE,
     MIN_BATCH_SIZE,
     TAILS_PER_HEAD,
     Hardware,
     cpu_multiplies_bfloat16,
+    dense_multiply_adds,
     make_plan,
     training_length,
 )
 
+# The default network's forward pass: 100 principal components, three 256-wide layers, 2-D.
+MACS = 100 * 256 + 2 * 256 * 256 + 256 * 2
 
-@pytest.mark.parametrize("n_samples, precision, expected", [
-    (60_000, "mixed_bfloat16", (250, 25)),
-    (60_000, "float32", (180, 18)),
-    (100_000, "float32", (108, 10)),
-    (10_000_000, "mixed_bfloat16", (25, 2)),
-    (500, "float32", (250, 25)),
-])
-def test_automatic_training_length_is_a_budget_of_sampled_edges(n_samples, precision,
-                                                                 expected):
-    assert training_length(None, None, n_samples, precision) == expected
+
+def test_multiply_adds_of_the_built_dense_layers():
+    assert dense_multiply_adds(100, (256, 256, 256), 2) == MACS
+    assert dense_multiply_adds(5, (), 3) == 15
+
+
+@pytest.mark.parametrize("n_samples", [20_000, 60_000, 200_000])
+def test_automatic_training_length_is_a_budget_of_multiply_adds(n_samples):
+    epochs, early = training_length(None, None, n_samples, MACS)
+    points = n_samples * (1 + 1 / TAILS_PER_HEAD)
+    assert epochs == math.ceil(AUTO_TRAINING_MULTIPLY_ADDS / (points * MACS))
+    assert early == max(1, int(epochs * EARLY_EXAGGERATION_SHARE))
+    # A network four times as costly trains on about a quarter of the edges.
+    costly, _ = training_length(None, None, n_samples, 4 * MACS)
+    assert costly == max(AUTO_EPOCHS[0],
+                         math.ceil(AUTO_TRAINING_MULTIPLY_ADDS / (points * 4 * MACS)))
+    assert costly < epochs
+
+
+def test_automatic_training_length_stays_within_its_bounds():
+    assert training_length(None, None, 10_000_000, MACS)[0] == AUTO_EPOCHS[0]
+    assert training_length(None, None, 500, MACS)[0] == AUTO_EPOCHS[1]
 
 
 def test_given_training_length_is_kept():
-    assert training_length(7, 0, 60_000, "float32") == (7, 0)
+    assert training_length(7, 0, 60_000, MACS) == (7, 0)
 
 
 @pytest.mark.parametrize("flags, expected", [
@@ -46,7 +66,8 @@ def test_native_bfloat16_without_cpuinfo_is_false(tmp_path):
 def test_the_minimum_batch_holds_two_heads_with_their_tails():
     assert MIN_BATCH_SIZE == 2 * (1 + TAILS_PER_HEAD)
     plan = make_plan(1000, batch_size=MIN_BATCH_SIZE, n_epochs=1, early_exaggeration_epochs=0,
-                     precision="float32", hardware=Hardware(gpu=False, cpu_bfloat16=False))
+                     precision="float32", hardware=Hardware(gpu=False, cpu_bfloat16=False),
+                     multiply_adds=MACS)
     assert plan.heads_per_step == 2 and plan.tails_per_head == TAILS_PER_HEAD
 
 
@@ -54,7 +75,8 @@ def test_the_minimum_batch_holds_two_heads_with_their_tails():
 def test_an_epoch_is_whole_compiled_calls(gpu, steps_per_execution):
     # 2,000 points, 16 heads x 3 tails = 48 edges a step: 42 steps an epoch.
     plan = make_plan(2000, batch_size=64, n_epochs=3, early_exaggeration_epochs=1,
-                     precision="float32", hardware=Hardware(gpu=gpu, cpu_bfloat16=False))
+                     precision="float32", hardware=Hardware(gpu=gpu, cpu_bfloat16=False),
+                     multiply_adds=MACS)
     assert plan.steps_per_execution == steps_per_execution
     assert plan.steps_per_epoch % plan.steps_per_execution == 0
     assert 42 <= plan.steps_per_epoch < 42 + steps_per_execution
@@ -63,10 +85,12 @@ def test_an_epoch_is_whole_compiled_calls(gpu, steps_per_execution):
 
 def test_replicas_share_an_epoch():
     one = make_plan(2000, batch_size=64, n_epochs=1, early_exaggeration_epochs=0,
-                    precision="float32", hardware=Hardware(gpu=True, cpu_bfloat16=False))
+                    precision="float32", hardware=Hardware(gpu=True, cpu_bfloat16=False),
+                    multiply_adds=MACS)
     two = make_plan(2000, batch_size=64, n_epochs=1, early_exaggeration_epochs=0,
                     precision="float32",
-                    hardware=Hardware(gpu=True, cpu_bfloat16=False, replicas=2))
+                    hardware=Hardware(gpu=True, cpu_bfloat16=False, replicas=2),
+                    multiply_adds=MACS)
     assert two.steps_per_epoch == -(-one.steps_per_epoch // 2) and two.replicas == 2
 
 
@@ -79,7 +103,5 @@ def test_replicas_share_an_epoch():
 def test_automatic_precision(gpu, cpu_bfloat16, custom_encoder, expected):
     plan = make_plan(1000, batch_size=256, n_epochs=None, early_exaggeration_epochs=None,
                      precision="auto", hardware=Hardware(gpu=gpu, cpu_bfloat16=cpu_bfloat16),
-                     custom_encoder=custom_encoder)
+                     multiply_adds=MACS, custom_encoder=custom_encoder)
     assert plan.precision == expected
-    assert (plan.n_epochs, plan.early_exaggeration_epochs) == training_length(
-        None, None, 1000, expected)

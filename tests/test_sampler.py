@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tsne_native
-from tsne_native.parametric._sampler import EdgeSampler, TSNELoss
+from tsne_native.parametric._sampler import EdgeSampler, TSNELoss, partner_positions
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +70,36 @@ def test_student_t_kernel_with_other_degrees_of_freedom():
                                -0.75 * np.log1p(squared / 0.5), rtol=1e-6)
     np.testing.assert_allclose(classic.log_kernel(tf.constant(squared)).numpy(),
                                -np.log1p(squared), rtol=1e-6)
+
+
+def test_partner_positions_spread_distinct_offsets_over_the_batch():
+    partners = partner_positions(10, 3)
+    assert partners.shape == (10, 3) and partners.dtype == np.int32
+    offsets = (partners - np.arange(10)[:, None]) % 10
+    assert (offsets == offsets[0]).all()           # the same offsets for every point
+    assert len(set(offsets[0])) == 3 and 0 not in offsets[0]
+    assert offsets[0].min() == 1 and offsets[0].max() > 5
+
+
+def test_repulsion_pairs_use_only_the_partners_and_skip_dependent_pairs():
+    rng = np.random.default_rng(3)
+    y = rng.normal(scale=3, size=(12, 2)).astype(np.float32)
+    ids = np.arange(12)
+    ids[11] = 0                                     # point 0 drawn twice
+    groups = np.repeat(np.arange(6), 2)             # heads with one tail each
+    partners = partner_positions(12, 4)
+    w = 1.0 / (1.0 + ((y[:, None] - y[partners]) ** 2).sum(-1))
+    counted = (ids[:, None] != ids[partners]) & (groups[:, None] != groups[partners])
+    assert 0 < counted.sum() < counted.size
+    got = TSNELoss(dof=1.0, repulsion_pairs=4).log_mean_kernel(
+        tf.constant(y), tf.constant(ids), tf.constant(groups))
+    assert float(got) == pytest.approx(np.log(w[counted].mean()), rel=1e-5)
+
+
+def test_as_many_repulsion_pairs_as_partners_means_every_pair():
+    y = tf.constant(np.random.default_rng(5).normal(size=(9, 2)).astype(np.float32))
+    distinct = tf.range(9)
+    every = TSNELoss(dof=1.0).log_mean_kernel(y, distinct, distinct)
+    for pairs in (8, 100):
+        assert float(TSNELoss(dof=1.0, repulsion_pairs=pairs).log_mean_kernel(
+            y, distinct, distinct)) == pytest.approx(float(every), rel=1e-6)

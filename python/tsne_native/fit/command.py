@@ -18,7 +18,7 @@ from .. import __version__
 from .._progress import Progress
 from .._validation import check_perplexity, resolve_n_jobs
 from ..affinity import METRICS
-from ..parametric import AUTO_EPOCHS, AUTO_TRAINING_EDGES, ParametricTSNE
+from ..parametric import AUTO_EPOCHS, AUTO_TRAINING_MULTIPLY_ADDS, ParametricTSNE
 from ..projector import check_target
 from .embedding import (
     DEMO_TRAINING,
@@ -114,10 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                                f"(default: {_ESTIMATOR_DEFAULTS['n_components']})")
     training.add_argument("--epochs", type=_number(int, 0),
                           help="training length; an epoch samples as many P-edges as there are "
-                               "points (default: "
-                               f"{AUTO_TRAINING_EDGES['float32'] / 1e6:g} million sampled edges "
-                               f"in all, {AUTO_TRAINING_EDGES['mixed_bfloat16'] / 1e6:g} million "
-                               f"when training in bfloat16, within {AUTO_EPOCHS[0]} to "
+                               "points (default: as many as "
+                               f"{AUTO_TRAINING_MULTIPLY_ADDS:.2g} multiply-adds of the "
+                               f"network's forward passes buy, within {AUTO_EPOCHS[0]} to "
                                f"{AUTO_EPOCHS[1]} epochs; {DEMO_TRAINING['epochs']} for the demo)")
     training.add_argument("--hidden-layers", type=_layer_widths, metavar="W1,W2,...",
                           help="widths of the hidden layers (default: "

@@ -5,12 +5,12 @@ until they train or load); ``_plan`` the rules of a fit's schedule and
 hardware use; ``_network``, ``_sampler`` and ``_training`` the TensorFlow side.
 """
 
-from ._plan import AUTO_EPOCHS, AUTO_TRAINING_EDGES, MIN_BATCH_SIZE
+from ._plan import AUTO_EPOCHS, AUTO_TRAINING_MULTIPLY_ADDS, MIN_BATCH_SIZE
 from .estimator import PARAMS_FILE, ParametricTSNE, load
 
 __all__ = [
            "AUTO_EPOCHS",
-           "AUTO_TRAINING_EDGES",
+           "AUTO_TRAINING_MULTIPLY_ADDS",
            "MIN_BATCH_SIZE",
            "PARAMS_FILE",
            "ParametricTSNE",

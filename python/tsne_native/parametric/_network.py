@@ -9,46 +9,118 @@ from __future__ import annotations
 import os
 import warnings
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._tensorflow import keras, tf
+from ..affinity._approximate import principal_axes, row_chunks
 
 MODEL_FILE = "model.keras"
 
 
-def build_encoder(n_features, n_components, hidden_layers, *, center, scale, seed,
+@dataclass(frozen=True)
+class InputMap:
+    """The built network's fixed first layer: center, project (optionally), scale.
+
+    Inputs become ``(x - center) @ axes / scale``, or ``(x - center) / scale``
+    without axes: one scale for all coordinates, so the geometry that P
+    describes is kept.
+
+    Attributes
+    ----------
+    center : ndarray of shape (n_features,), dtype float64
+    axes : ndarray of shape (n_features, n_inputs), dtype float64, or None
+        Leading principal axes (orthonormal columns); ``None`` keeps the features.
+    scale : float
+        Root mean square of the centered (projected) coordinates.
+    """
+
+    center: np.ndarray
+    axes: np.ndarray | None
+    scale: float
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of what the trained layers read."""
+        return len(self.center) if self.axes is None else self.axes.shape[1]
+
+    def apply(self, data):
+        """Prepared inputs of ``data`` (n_samples, n_features): (n_samples, n_inputs) float32."""
+        out = np.empty((data.shape[0], self.n_inputs), dtype=np.float32)
+        for rows, chunk in self._centered_chunks(data):
+            out[rows] = chunk / self.scale
+        return out
+
+    def layer(self):
+        """The same map as a frozen Keras layer, first in the fitted network."""
+        if self.axes is None:
+            return keras.layers.Normalization(
+                mean=self.center.astype(np.float32),
+                variance=np.full(len(self.center), self.scale**2, dtype=np.float32),
+                name="standardize")
+        kernel = (self.axes / self.scale).astype(np.float32)
+        bias = (-(self.center @ self.axes) / self.scale).astype(np.float32)
+        return keras.layers.Dense(
+            self.n_inputs, name="principal_components", trainable=False,
+            kernel_initializer=keras.initializers.Constant(kernel),
+            bias_initializer=keras.initializers.Constant(bias))
+
+    def _centered_chunks(self, data):
+        start = 0
+        for chunk in row_chunks(data):
+            rows = slice(start, start + len(chunk))
+            centered = chunk.astype(np.float64) - self.center
+            yield rows, centered if self.axes is None else centered @ self.axes
+            start = rows.stop
+
+
+def fit_input_map(features, input_components, seed):
+    """The :class:`InputMap` of ``features`` (n_samples, n_features) float32.
+
+    ``input_components`` leading principal axes (randomized SVD of a sample,
+    as in the approximate search) when it is below ``n_features``; otherwise,
+    or when ``None``, the features themselves.
+    """
+    n_features = features.shape[1]
+    if input_components is None or input_components >= n_features:
+        center, axes = features.mean(axis=0, dtype=np.float64), None
+    else:
+        center, axes = principal_axes(features, input_components, None, seed)
+    squares, count = 0.0, 0
+    for _, chunk in InputMap(center, axes, 1.0)._centered_chunks(features):
+        squares += float(np.einsum("ij,ij->", chunk, chunk))
+        count += chunk.size
+    scale = float(np.sqrt(squares / count))
+    return InputMap(center, axes, scale if scale > 0 else 1.0)
+
+
+def build_encoder(n_inputs, n_components, hidden_layers, *, activation, seed,
                   precision="float32"):
-    """The map from data to embedding: standardization, ReLU layers, linear output.
+    """The trained layers: hidden layers of ``activation``, then a linear output.
 
     Parameters
     ----------
-    n_features, n_components : int
-        Input and output widths.
+    n_inputs, n_components : int
+        Input width (:attr:`InputMap.n_inputs`) and output width.
     hidden_layers : tuple of int
-        Widths of the hidden ReLU layers.
-    center : ndarray of shape (n_features,), dtype float32
-        Subtracted from every input row.
-    scale : float
-        Inputs are divided by it after centering (one number for all features,
-        so the geometry that P describes is kept).
+        Widths of the hidden layers.
+    activation : {"silu", "relu"}
     seed : int
         Seeds the weight initializers (global random state is not touched).
     precision : {"float32", "mixed_bfloat16"}
         Dtype policy of the hidden layers: ``"mixed_bfloat16"`` multiplies in
-        bfloat16 while keeping float32 weights.  The standardization and the
-        output layer stay float32 either way.
+        bfloat16 while keeping float32 weights.  The output layer stays
+        float32 either way.
 
     Returns
     -------
     keras.Sequential
     """
-    layers = [keras.Input(shape=(n_features,), dtype="float32"),
-              keras.layers.Normalization(mean=center, variance=np.full(n_features, scale**2),
-                                         name="standardize")]
+    layers = [keras.Input(shape=(n_inputs,), dtype="float32")]
     for index, width in enumerate(hidden_layers):
         layers.append(keras.layers.Dense(
-            width, activation="relu", name=f"hidden_{index}", dtype=precision,
+            width, activation=activation, name=f"hidden_{index}", dtype=precision,
             kernel_initializer=keras.initializers.HeUniform(seed=seed + index)))
     layers.append(keras.layers.Dense(
         n_components, name="embedding",
@@ -56,20 +128,19 @@ def build_encoder(n_features, n_components, hidden_layers, *, center, scale, see
     return keras.Sequential(layers, name="parametric_tsne")
 
 
-def standardization(features):
-    """``(center, scale)`` of the built network's first layer for these features.
+def with_input_map(input_map, trained, n_features):
+    """The fitted network: ``input_map``'s layer, then the ``trained`` layers, on raw rows."""
+    return keras.Sequential([keras.Input(shape=(n_features,), dtype="float32"),
+                             input_map.layer(), *trained.layers], name="parametric_tsne")
 
-    ``center`` (n_features,) float32 is the mean row; ``scale`` the root mean
-    square distance to it per feature (1 for constant data).
+
+def multiply_adds(encoder):
+    """Multiply-adds of one point's forward pass: the sizes of the network's 2-D kernels.
+
+    Exact for a stack of dense layers; other layers count by their kernels only.
     """
-    center = features.mean(axis=0, dtype=np.float64)
-    squared = 0.0
-    rows_per_chunk = max(1, (1 << 20) // features.shape[1])
-    for start in range(0, features.shape[0], rows_per_chunk):
-        chunk = features[start:start + rows_per_chunk] - center
-        squared += float(np.einsum("ij,ij->", chunk, chunk))
-    scale = float(np.sqrt(squared / features.size))
-    return center.astype(np.float32), scale if scale > 0 else 1.0
+    return int(sum(np.prod(weight.shape) for weight in encoder.trainable_weights
+                   if len(weight.shape) == 2))
 
 
 def check_encoder(encoder, n_features, n_components):

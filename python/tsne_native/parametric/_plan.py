@@ -8,21 +8,24 @@ checked parameters, so the rules can be read and tested on their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+ACTIVATIONS = ("silu", "relu")
 # Tails drawn per head: more edges per embedded point (3 of every 4 points in a
 # batch are tails); a head and its tails are not paired in the repulsion.
 TAILS_PER_HEAD = 3
 # The repulsion pairs points drawn independently of each other, so a step
 # needs at least two heads, each with its tails.
 MIN_BATCH_SIZE = 2 * (1 + TAILS_PER_HEAD)
-# n_epochs=None: train until about this many P-edges were sampled (more when
-# bfloat16 makes a step cheaper), within these bounds on the number of epochs.
-# bench/RESULTS.md holds the measurements that chose them.
-AUTO_TRAINING_EDGES = {"float32": 10_800_000, "mixed_bfloat16": 15_000_000}
-AUTO_EPOCHS = (25, 250)
+# n_epochs=None: train for about this many multiply-adds of the network's
+# forward passes over the sampled points (a cheaper network trains on more
+# edges), the same on every machine, within these bounds on the number of
+# epochs.  bench/RESULTS.md holds the measurements that chose them.
+AUTO_TRAINING_MULTIPLY_ADDS = 3.2e12
+AUTO_EPOCHS = (25, 1000)
 # Share of the epochs with early exaggeration when the estimator does not say.
 EARLY_EXAGGERATION_SHARE = 0.1
 # Steps run by one compiled call on a CPU.  Python (and so Ctrl-C) gets control
@@ -88,7 +91,7 @@ class TrainingPlan:
 
 
 def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, precision,
-              hardware, custom_encoder=False) -> TrainingPlan:
+              hardware, multiply_adds, custom_encoder=False) -> TrainingPlan:
     """Resolve the automatic choices of a fit on ``n_samples`` points.
 
     Parameters
@@ -102,6 +105,8 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         ``"auto"`` is bfloat16 where the CPU multiplies it natively and no
         GPU trains; a user's own encoder trains as built (float32 here).
     hardware : Hardware
+    multiply_adds : int
+        Multiply-adds of the trained network's forward pass for one point.
     custom_encoder : bool
         The network is the user's, not built from ``hidden_layers``.
     """
@@ -109,7 +114,7 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         native = hardware.cpu_bfloat16 and not hardware.gpu and not custom_encoder
         precision = "mixed_bfloat16" if native else "float32"
     n_epochs, early_epochs = training_length(n_epochs, early_exaggeration_epochs, n_samples,
-                                             precision)
+                                             multiply_adds)
     heads_per_step = max(1, batch_size // (1 + TAILS_PER_HEAD))
     edges_per_step = heads_per_step * TAILS_PER_HEAD * hardware.replicas
     steps_per_epoch = max(1, -(-n_samples // edges_per_step))
@@ -122,18 +127,26 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         replicas=hardware.replicas)
 
 
-def training_length(n_epochs, early_exaggeration_epochs, n_samples, precision):
+def training_length(n_epochs, early_exaggeration_epochs, n_samples, multiply_adds):
     """(epochs, exaggerated epochs), with ``None`` resolved to the automatic choices.
 
-    The automatic length samples ``AUTO_TRAINING_EDGES[precision]`` P-edges in
-    all, within ``AUTO_EPOCHS`` epochs; the exaggeration lasts
-    ``EARLY_EXAGGERATION_SHARE`` of them (at least one).
+    The automatic length spends ``AUTO_TRAINING_MULTIPLY_ADDS`` on forward
+    passes (an epoch embeds ``n_samples`` edges' heads and tails, each point
+    costing ``multiply_adds``), within ``AUTO_EPOCHS`` epochs; the
+    exaggeration lasts ``EARLY_EXAGGERATION_SHARE`` of them (at least one).
     """
     if n_epochs is None:
-        n_epochs = int(np.clip(np.ceil(AUTO_TRAINING_EDGES[precision] / n_samples), *AUTO_EPOCHS))
+        epoch_cost = n_samples * (1 + 1 / TAILS_PER_HEAD) * max(1, multiply_adds)
+        n_epochs = int(np.clip(np.ceil(AUTO_TRAINING_MULTIPLY_ADDS / epoch_cost), *AUTO_EPOCHS))
     if early_exaggeration_epochs is None:
         early_exaggeration_epochs = max(1, int(n_epochs * EARLY_EXAGGERATION_SHARE))
     return n_epochs, early_exaggeration_epochs
+
+
+def dense_multiply_adds(n_inputs, hidden_layers, n_components):
+    """Multiply-adds of one point's forward pass through the built dense layers."""
+    widths = [n_inputs, *hidden_layers, n_components]
+    return sum(a * b for a, b in pairwise(widths))
 
 
 def cpu_multiplies_bfloat16(cpuinfo_path="/proc/cpuinfo") -> bool:

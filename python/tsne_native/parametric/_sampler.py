@@ -124,10 +124,17 @@ class TSNELoss:
     ----------
     dof : float
         Degrees of freedom of the Student-t kernel (1 is classic t-SNE).
+    repulsion_pairs : int or None, default=None
+        Partners of each batch point in the estimate of Q's normalization:
+        the points ``s`` places further along the batch, for
+        ``repulsion_pairs`` offsets ``s`` spread evenly over it.  ``None``
+        (or at least the batch size less one) pairs every two points, which
+        costs the square of the batch size per step.
     """
 
-    def __init__(self, dof):
+    def __init__(self, dof, repulsion_pairs=None):
         self.dof = float(dof)
+        self.repulsion_pairs = repulsion_pairs
 
     def __call__(self, y, ids, groups, heads_per_step, tails_per_head):
         """``(attraction, repulsion)`` of the batch embedding ``y``, in the batch's order.
@@ -168,7 +175,28 @@ class TSNELoss:
         act mostly between the very points the attraction pulls together (w
         near 1 against a typical 1e-4 on large data).
         """
-        independent = tf.cast(tf.logical_and(tf.not_equal(groups[:, None], groups[None, :]),
-                                             tf.not_equal(ids[:, None], ids[None, :])), y.dtype)
-        total = tf.reduce_sum(self.kernel(y, y) * independent)
+        size = int(groups.shape[0])
+        if self.repulsion_pairs is None or self.repulsion_pairs >= size - 1:
+            independent = tf.cast(tf.logical_and(tf.not_equal(groups[:, None], groups[None, :]),
+                                                 tf.not_equal(ids[:, None], ids[None, :])),
+                                  y.dtype)
+            total = tf.reduce_sum(self.kernel(y, y) * independent)
+            return tf.math.log(total / tf.reduce_sum(independent))
+        partners = tf.constant(partner_positions(size, self.repulsion_pairs))
+        independent = tf.cast(tf.logical_and(
+            tf.not_equal(groups[:, None], tf.gather(groups, partners)),
+            tf.not_equal(ids[:, None], tf.gather(ids, partners))), y.dtype)
+        squared = tf.reduce_sum(tf.square(y[:, None, :] - tf.gather(y, partners)), axis=2)
+        total = tf.reduce_sum(tf.exp(self.log_kernel(squared)) * independent)
         return tf.math.log(total / tf.reduce_sum(independent))
+
+
+def partner_positions(size, pairs):
+    """Positions ``(size, pairs)`` int32: the partners of each of ``size`` batch points.
+
+    Point ``a`` pairs with ``(a + s) % size`` for ``pairs`` offsets ``s``
+    spread evenly over ``1 .. size - 1`` (distinct for ``pairs < size``); the
+    batch is a random draw, so fixed offsets still pair random points.
+    """
+    offsets = 1 + (np.arange(pairs) * (size - 1)) // pairs
+    return ((np.arange(size)[:, None] + offsets[None, :]) % size).astype(np.int32)

@@ -10,16 +10,23 @@ stays free of TensorFlow.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import Progress, time_left
 from .._tensorflow import keras, tf
 from . import _network
-from ._plan import Hardware, TrainingPlan, cpu_multiplies_bfloat16, make_plan
+from ._plan import (
+    Hardware,
+    TrainingPlan,
+    cpu_multiplies_bfloat16,
+    dense_multiply_adds,
+    make_plan,
+)
 from ._sampler import EdgeSampler, TSNELoss
 
 
@@ -65,7 +72,7 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
     log_dir : str or path-like or None
         Where to write TensorBoard loss scalars.
     verbose : bool
-        Show the Keras progress bar.
+        Report the epochs, the loss and the time left on stderr.
 
     Raises
     ------
@@ -75,31 +82,36 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
         On Ctrl-C or SIGTERM, at the end of the compiled call then running.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    if encoder is None:
+        input_map = _network.fit_input_map(features, settings["input_components"], seed)
+        inputs = input_map.apply(features)
+        multiply_adds = dense_multiply_adds(input_map.n_inputs, settings["hidden_layers"],
+                                            settings["n_components"])
+    else:
+        input_map, inputs, multiply_adds = None, features, _network.multiply_adds(encoder)
     plan = make_plan(len(features), batch_size=settings["batch_size"],
                      n_epochs=settings["n_epochs"],
                      early_exaggeration_epochs=settings["early_exaggeration_epochs"],
                      precision=settings["precision"], hardware=probe_hardware(strategy),
-                     custom_encoder=encoder is not None)
+                     multiply_adds=multiply_adds, custom_encoder=encoder is not None)
     with strategy.scope():
-        if encoder is None:
-            center, scale = _network.standardization(features)
-            encoder = _network.build_encoder(
-                features.shape[1], settings["n_components"], settings["hidden_layers"],
-                center=center, scale=scale, seed=seed, precision=plan.precision)
-            built = True
-        else:
-            built = False
-        trainer = Trainer(encoder, EdgeSampler(features, P, heads_per_step=plan.heads_per_step,
+        trained = encoder if encoder is not None else _network.build_encoder(
+            input_map.n_inputs, settings["n_components"], settings["hidden_layers"],
+            activation=settings["activation"], seed=seed, precision=plan.precision)
+        trainer = Trainer(trained, EdgeSampler(inputs, P, heads_per_step=plan.heads_per_step,
                                                tails_per_head=plan.tails_per_head, seed=seed),
-                          TSNELoss(settings["dof"]))
+                          TSNELoss(settings["dof"], settings["repulsion_pairs"]))
+    del inputs
     loss_history = train(trainer, plan, learning_rate=settings["learning_rate"],
                          early_exaggeration=settings["early_exaggeration"], strategy=strategy,
                          callbacks=callbacks, log_dir=log_dir, verbose=verbose)
     if not np.all(np.isfinite(loss_history)):
         raise ValueError("training diverged (the loss is not finite); try a smaller "
                          f"learning_rate than {settings['learning_rate']:g}")
-    if built and plan.precision != "float32":
-        encoder = _network.float32_copy(encoder)
+    if input_map is not None:
+        if plan.precision != "float32":
+            trained = _network.float32_copy(trained)
+        encoder = _network.with_input_map(input_map, trained, features.shape[1])
     return Fitted(encoder, _network.embed(encoder, features), loss_history, plan)
 
 
@@ -171,6 +183,8 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
     all_callbacks = [EarlyExaggeration(trainer.exaggeration, early_exaggeration,
                                        plan.early_exaggeration_epochs),
                      StopOnSignal(signal_received)]
+    if verbose:
+        all_callbacks.append(TrainingProgress(plan.n_epochs))
     if log_dir is not None:
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
                                                          write_graph=False))
@@ -179,7 +193,7 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
         try:
             history = trainer.fit(steps, epochs=plan.n_epochs,
                                   steps_per_epoch=plan.steps_per_epoch, shuffle=False,
-                                  callbacks=all_callbacks, verbose=_keras_verbosity(verbose))
+                                  callbacks=all_callbacks, verbose=0)
         except Exception:
             # The handler's KeyboardInterrupt can land inside TensorFlow's own
             # context managers, whose exits then fail instead ("Exiting device
@@ -200,6 +214,29 @@ class EarlyExaggeration(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.variable.assign(self.factor if epoch < self.epochs else 1.0)
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """Reports the epoch, the loss and the time left, every ``REPORT_SECONDS`` and at the end."""
+
+    REPORT_SECONDS = 5.0
+
+    def __init__(self, n_epochs):
+        super().__init__()
+        self.n_epochs = int(n_epochs)
+        self.progress = Progress(verbose=True)
+
+    def on_train_begin(self, logs=None):
+        self.started = self.reported = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now, done = time.perf_counter(), epoch + 1
+        if now - self.reported < self.REPORT_SECONDS and done < self.n_epochs:
+            return
+        self.reported = now
+        loss = (logs or {}).get("loss", float("nan"))
+        self.progress.say(f"training: epoch {done}/{self.n_epochs}, KL {loss:.4f}"
+                          f"{time_left(self.started, done, self.n_epochs)}")
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -271,10 +308,3 @@ def check_callbacks(callbacks):
 def is_strategy(value):
     """Whether ``value`` is a tf.distribute.Strategy."""
     return isinstance(value, tf.distribute.Strategy)
-
-
-def _keras_verbosity(verbose):
-    """Keras' live bar on a terminal; one line per epoch into files and pipes."""
-    if not verbose:
-        return 0
-    return 1 if sys.stdout.isatty() else 2

@@ -20,7 +20,7 @@ from .._validation import (
 )
 from ..affinity import METRICS, affinities
 from ..projector.log import EMBEDDING_FILE
-from ._plan import MIN_BATCH_SIZE, PRECISIONS
+from ._plan import ACTIVATIONS, MIN_BATCH_SIZE, PRECISIONS
 
 PARAMS_FILE = "parametric_tsne.json"
 FORMAT_VERSION = 1
@@ -32,15 +32,21 @@ _SAVED_ATTRIBUTES = {"n_features_in_": None, "kl_divergence_": None, "n_epochs_"
                      "n_steps_": None, "training_precision_": "float32", "fit_seconds_": None}
 
 
+# Parameters newer than FORMAT_VERSION 1's first saves, with the values those saves used.
+_PARAMS_OF_OLDER_SAVES = {"input_components": None, "activation": "relu",
+                          "repulsion_pairs": None}
+
+
 class ParametricTSNE(EstimatorParams):
     """t-SNE as a neural network: embed the training data, then new points with the same map.
 
     The joint probabilities P come from the native core
     (:func:`tsne_native.affinities`, computed once).  A feed-forward network
-    (van der Maaten, 2009) is trained to minimize KL(P || Q) with a Student-t
-    Q, on batches of P-edges ``(i, j)`` drawn with probability ``p_ij``; the
-    other points of the batch supply the repulsion.  Training runs in
-    TensorFlow, compiled with XLA, on the GPU when TensorFlow sees one.
+    (van der Maaten, 2009), reading the data's leading principal components,
+    is trained to minimize KL(P || Q) with a Student-t Q, on batches of
+    P-edges ``(i, j)`` drawn with probability ``p_ij``; pairs of other points
+    of the batch supply the repulsion.  Training runs in TensorFlow, on the
+    GPU (compiled with XLA) when TensorFlow sees one.
 
     Parameters
     ----------
@@ -48,20 +54,33 @@ class ParametricTSNE(EstimatorParams):
         Dimension of the embedding (2 or 3 to look at; more is allowed).
     perplexity : float, default=30
         Effective number of neighbours of each point in P.
-    hidden_layers : tuple of int, default=(500, 500, 2000)
-        Widths of the ReLU hidden layers (van der Maaten, 2009).
+    input_components : int or None, default=100
+        The network reads this many leading principal components of the
+        data, computed once in ``fit`` (a randomized PCA) and kept in the
+        network as a fixed first layer, so ``transform`` still takes the
+        original features.  ``None``, or at least the number of features,
+        reads the (centered and scaled) features themselves.
+    hidden_layers : tuple of int, default=(256, 256, 256)
+        Widths of the hidden layers.
+    activation : {"silu", "relu"}, default="silu"
+        Activation of the hidden layers.
     dof : float, default=1
         Degrees of freedom of the Student-t kernel in Q; 1 is classic t-SNE,
         smaller values give heavier tails and tighter clusters.
     n_epochs : int or None, default=None
         Training length; one epoch samples as many P-edges as there are points.
-        ``None`` samples a fixed number of edges in all, more when training in
-        bfloat16 (``tsne_native.parametric.AUTO_TRAINING_EDGES``), within the
-        bounds ``tsne_native.parametric.AUTO_EPOCHS`` on the epochs.
+        ``None`` spends a fixed compute budget, the same on every machine:
+        ``tsne_native.parametric.AUTO_TRAINING_MULTIPLY_ADDS`` multiply-adds
+        of the network's forward passes (so a cheaper network trains on more
+        edges), within the bounds ``tsne_native.parametric.AUTO_EPOCHS``.
     batch_size : int, default=1024
         Points embedded per step (per device), at least
         ``tsne_native.parametric.MIN_BATCH_SIZE``: a quarter are heads, each
         with three P-neighbours drawn with probability ``p_ij``.
+    repulsion_pairs : int or None, default=64
+        Each batch point is paired with this many others of the batch to
+        estimate Q's normalization (the repulsion); ``None`` pairs every two
+        points of the batch, which costs ``batch_size ** 2`` per step.
     learning_rate : float, default=3e-3
         Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
@@ -133,17 +152,21 @@ class ParametricTSNE(EstimatorParams):
     >>> new_points = model.transform(X[1500:])
     """
 
-    def __init__(self, n_components=2, perplexity=30.0, *, hidden_layers=(500, 500, 2000),
-                 dof=1.0, n_epochs=None, batch_size=1024, learning_rate=3e-3,
+    def __init__(self, n_components=2, perplexity=30.0, *, input_components=100,
+                 hidden_layers=(256, 256, 256), activation="silu", dof=1.0, n_epochs=None,
+                 batch_size=1024, repulsion_pairs=64, learning_rate=3e-3,
                  early_exaggeration=12.0, early_exaggeration_epochs=None, precision="auto",
                  n_neighbors=None, metric="euclidean", encoder=None, callbacks=None,
                  strategy=None, log_dir=None, n_jobs=None, random_state=None, verbose=False):
         self.n_components = n_components
         self.perplexity = perplexity
+        self.input_components = input_components
         self.hidden_layers = hidden_layers
+        self.activation = activation
         self.dof = dof
         self.n_epochs = n_epochs
         self.batch_size = batch_size
+        self.repulsion_pairs = repulsion_pairs
         self.learning_rate = learning_rate
         self.early_exaggeration = early_exaggeration
         self.early_exaggeration_epochs = early_exaggeration_epochs
@@ -303,11 +326,17 @@ class ParametricTSNE(EstimatorParams):
         return {
             "n_components": n_components,
             "perplexity": check_perplexity(self.perplexity),
+            "input_components": (None if self.input_components is None else
+                                 check_integer(self.input_components, "input_components",
+                                               low=1)),
             "hidden_layers": self._checked_hidden_layers(),
+            "activation": check_choice(self.activation, "activation", ACTIVATIONS),
             "dof": check_positive_number(self.dof, "dof"),
             "n_epochs": n_epochs,
             "early_exaggeration_epochs": early_epochs,
             "batch_size": check_integer(self.batch_size, "batch_size", low=MIN_BATCH_SIZE),
+            "repulsion_pairs": (None if self.repulsion_pairs is None else
+                                check_integer(self.repulsion_pairs, "repulsion_pairs", low=1)),
             "learning_rate": check_positive_number(self.learning_rate, "learning_rate"),
             "early_exaggeration": check_positive_number(self.early_exaggeration,
                                                         "early_exaggeration"),
@@ -375,7 +404,7 @@ def load(path):
                          f"this tsne_native reads version {FORMAT_VERSION}")
     from . import _network
 
-    params = dict(state["params"])
+    params = _PARAMS_OF_OLDER_SAVES | state["params"]
     params["hidden_layers"] = tuple(params["hidden_layers"])
     model = ParametricTSNE(**params)
     model.encoder_ = _network.load_encoder(directory)
