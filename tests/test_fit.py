@@ -326,14 +326,17 @@ def test_sigterm_during_training_leaves_no_log(files, tmp_path):
          str(tmp_path / "log"), "--epochs", "100000", "--hidden-layers", "16"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seen = []
     try:
-        for line in process.stdout:  # Keras reports the first epoch: training is under way
-            if "Epoch" in line:
+        for line in process.stderr:  # the first progress report: training is under way
+            seen.append(line)
+            if "training: epoch" in line:
                 break
         process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+        _, rest = process.communicate(timeout=60)
     finally:
         process.kill()
+    stderr = "".join(seen) + rest
     assert process.returncode == 130, stderr
     assert stderr.splitlines()[-1] == "tsne-native: interrupted; no log directory was written"
     assert sorted(os.listdir(tmp_path)) == ["big.npy"]
