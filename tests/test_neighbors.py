@@ -9,6 +9,11 @@ import pytest
 from conftest import brute_force_neighbors, probed_brute_force
 from tsne_native import _core, _validation, nearest_neighbors
 from tsne_native.affinity import _approximate
+from tsne_native.affinity.neighbors import (
+    AUTO_APPROX_MIN_SAMPLES,
+    AUTO_OWN_COORDINATES_MIN_SAMPLES,
+    resolve_method,
+)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -150,14 +155,14 @@ def _distances_to(X, indices, metric):
 def inverted_file_on_small_data(monkeypatch):
     """Clusters small enough for the inverted file to be tried on 2,000 rows.
 
-    Yields the list of (clusters, probes) of each probed search run.
+    Yields the list of (clusters, probes, dimensions searched) of each probed search run.
     """
     runs = []
     probed_knn = _core.probed_knn
 
     def recorded(x, probes, m, queries, c, n_threads):
         if len(queries) == len(x):  # the search itself, not a sampled check
-            runs.append((m, probes.shape[1]))
+            runs.append((m, probes.shape[1], x.shape[1]))
         return probed_knn(x, probes, m, queries, c, n_threads)
 
     monkeypatch.setattr(_approximate, "CLUSTER_ROWS", 16)
@@ -178,6 +183,7 @@ def test_approx_recall_against_exact(make, metric, candidates_from, request):
     assert _tie_aware_recall(X, indices, 90, metric) >= 0.99
     if candidates_from == "inverted file":
         assert len(runs) == 1 and runs[0][1] < runs[0][0] / 2  # under half the clusters probed
+        assert runs[0][2] == _approximate.PROJECTED_DIMENSIONS
     # The distances reported are the exact ones, nearest first, self excluded.
     np.testing.assert_allclose(distances, _distances_to(X, indices, metric), rtol=1e-5,
                                atol=1e-6)
@@ -240,7 +246,51 @@ def test_probed_search_rejects_probes_and_queries_outside_their_range():
         _core.probed_knn(x, probes, 2, np.array([0, 4]), 1, 1)
 
 
-def test_approx_with_few_features_is_the_exact_search(blobs):
+def _narrow_mixture(rng, n=2000, d=24):
+    """Ten elongated clusters in 24 dimensions: data no projection shrinks twofold."""
+    centres = rng.normal(scale=4.0, size=(10, d))
+    scales = rng.uniform(0.3, 1.5, size=d)
+    return centres[rng.integers(0, 10, n)] + rng.normal(size=(n, d)) * scales
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_narrow_data_is_searched_in_an_inverted_file_of_its_own_coordinates(
+        metric, offset, inverted_file_on_small_data):
+    X = (offset + _narrow_mixture(np.random.default_rng(3))).astype(np.float32)
+    indices, distances = nearest_neighbors(X, 30, method="approx", metric=metric,
+                                           random_state=0)
+    assert _tie_aware_recall(X, indices, 30, metric) >= 0.99
+    [(clusters, probes, dimensions)] = inverted_file_on_small_data
+    assert dimensions == X.shape[1] and probes < clusters / 2
+    np.testing.assert_allclose(distances, _distances_to(X, indices, metric), rtol=1e-5,
+                               atol=1e-6)
+    assert (np.diff(distances, axis=1) >= 0).all()
+    assert not (indices == np.arange(len(X))[:, None]).any()
+
+
+def test_narrow_data_the_inverted_file_cannot_serve_is_searched_exactly(
+        monkeypatch, inverted_file_on_small_data):
+    monkeypatch.setattr(_approximate, "TARGET_RECALL", 1.01)  # no probing is good enough
+    X = _narrow_mixture(np.random.default_rng(4)).astype(np.float32)
+    approx = nearest_neighbors(X, 20, method="approx", random_state=0)
+    exact = nearest_neighbors(X, 20)
+    assert inverted_file_on_small_data == []
+    np.testing.assert_array_equal(approx[0], exact[0])
+    np.testing.assert_array_equal(approx[1], exact[1])
+
+
+def test_auto_searches_approximately_from_its_sizes_on():
+    own, projected = AUTO_OWN_COORDINATES_MIN_SAMPLES, AUTO_APPROX_MIN_SAMPLES
+    wide = 2 * _approximate.PROJECTED_DIMENSIONS + 1
+    assert resolve_method("auto", (own, wide - 1)) == "approx"
+    assert resolve_method("auto", (own - 1, wide - 1)) == "exact"
+    assert resolve_method("auto", (projected, wide)) == "approx"
+    assert resolve_method("auto", (projected - 1, wide)) == "exact"
+    assert resolve_method("approx", (10, 2)) == "approx"
+
+
+def test_approx_of_small_narrow_data_is_the_exact_search(blobs):
     exact = nearest_neighbors(blobs, 10)
     approx = nearest_neighbors(blobs, 10, method="approx", random_state=0)
     auto = nearest_neighbors(blobs, 10, method="auto")

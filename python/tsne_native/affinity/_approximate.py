@@ -1,9 +1,12 @@
-"""Approximate neighbours: a PCA projection, an inverted file in it, exact re-ranking.
+"""Approximate neighbours: an inverted file in a PCA projection or the data itself, re-ranked.
 
-The search widens itself (more probed clusters, then a wider projection)
-until a sample of points shows it finds ``TARGET_RECALL`` of their true
-neighbours; :func:`approximate_search` returns None when only a projection
-wider than half the data would do, and the caller searches exactly.
+Wide data is searched in a PCA projection; data with at most twice
+``PROJECTED_DIMENSIONS`` features, which no projection shrinks twofold, in
+its own coordinates.  The search widens itself (more probed clusters, then
+a wider projection) until a sample of points shows it finds
+``TARGET_RECALL`` of their true neighbours; :func:`approximate_search`
+returns None when nothing short of the exact search would do, and the
+caller searches exactly.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def settings_in_words():
 
 
 def approximate_search(data, k, metric, threads, random_state):
-    """Candidates by a search in a PCA projection, re-ranked in the full dimension.
+    """Candidates by a search in a PCA projection or an inverted file, re-ranked exactly.
 
     Projected distances never exceed the true ones and differ from them only
     by the discarded components, which carry little of the spread of
@@ -54,11 +57,13 @@ def approximate_search(data, k, metric, threads, random_state):
     (``_projected_candidates``).  A sample of points shows what each search
     would lose: the clusters probed double in number, and then the projection
     its dimension, until the sample's recall reaches ``TARGET_RECALL``.
+    Data that no projection shrinks twofold is clustered in its own
+    coordinates and searched there the same way (``project`` with no axes).
 
     Returns
     -------
     (indices, distances) as :func:`~tsne_native.nearest_neighbors` returns
-    them, or None when no projection at most half as wide as the data does.
+    them, or None when only the exact search would do.
     """
     n_samples, n_features = data.shape
     rng = np.random.default_rng(random_state)
@@ -72,6 +77,16 @@ def approximate_search(data, k, metric, threads, random_state):
         recall = sampled_recall(data, queries, sampled, reach, k, inverse_norms)
         return recall >= TARGET_RECALL
 
+    def reranked(candidate_indices):
+        return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
+                                threads)
+
+    if n_features <= 2 * PROJECTED_DIMENSIONS:
+        # Ranked by their own (float32) distances, k candidates are all re-ranking needs.
+        points, _ = project(data, sample_center(data, inverse_norms, rng), None, inverse_norms)
+        candidate_indices = _inverted_file_candidates(points, min(n_samples - 1, k), queries,
+                                                      good_enough, threads, rng)
+        return None if candidate_indices is None else reranked(candidate_indices)
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
         center, axes = principal_axes(data, dimensions, inverse_norms, rng)
@@ -80,8 +95,7 @@ def approximate_search(data, k, metric, threads, random_state):
                                                   threads, rng)
         del projected
         if candidate_indices is not None:
-            return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
-                                    threads)
+            return reranked(candidate_indices)
         dimensions *= 2
     return None
 
@@ -98,20 +112,40 @@ def _projected_candidates(projected, count, queries, good_enough, threads, rng):
     -------
     ndarray of shape (n_samples, count), dtype int64, each row in no particular order; or None
     """
-    probes = FIRST_PROBES
-    if 2 * probes < len(projected) // CLUSTER_ROWS:
-        centroids = kmeans(projected, len(projected) // CLUSTER_ROWS, rng)
-        while 2 * probes < len(centroids):
-            nearest = nearest_centroids(projected, centroids, probes)
-            if good_enough(_probed_search(projected, nearest, len(centroids), queries, count,
-                                          threads)):
-                return _probed_search(projected, nearest, len(centroids),
-                                      np.arange(len(projected)), count, threads)
-            probes *= 2
+    found = _inverted_file_candidates(projected, count, queries, good_enough, threads, rng)
+    if found is not None:
+        return found
     if good_enough(_nearest_rows(projected, queries, count)):
         # Only the indices: their projected distances are not needed (and not kept).
         # The projection is centered, so the exact search needs no preconditioning.
         return _core.exact_knn(projected, count, _core.Metric.euclidean, threads)[0]
+    return None
+
+
+def _inverted_file_candidates(points, count, queries, good_enough, threads, rng):
+    """The ``count`` nearest rows of every row among its probed clusters, if the sample allows.
+
+    k-means clusters of about ``CLUSTER_ROWS`` rows, each row searching those
+    of its ``FIRST_PROBES`` nearest centroids, twice as many while
+    ``good_enough`` rejects what the sampled ``queries`` would get, as long
+    as that is under half the clusters.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, count), dtype int64, each row in no particular order;
+    or None when the data is too small for the inverted file or no number of probes does
+    """
+    probes = FIRST_PROBES
+    if 2 * probes >= len(points) // CLUSTER_ROWS:
+        return None
+    centroids = kmeans(points, len(points) // CLUSTER_ROWS, rng)
+    while 2 * probes < len(centroids):
+        nearest = nearest_centroids(points, centroids, probes)
+        if good_enough(_probed_search(points, nearest, len(centroids), queries, count,
+                                      threads)):
+            return _probed_search(points, nearest, len(centroids), np.arange(len(points)),
+                                  count, threads)
+        probes *= 2
     return None
 
 
@@ -287,12 +321,7 @@ def principal_axes(data, n_axes, inverse_norms, random_state):
     axes : ndarray of shape (n_features, n_axes), dtype float64, orthonormal columns
     """
     rng = np.random.default_rng(random_state)
-    n_samples = data.shape[0]
-    rows = (np.arange(n_samples) if n_samples <= PCA_SAMPLE_ROWS
-            else np.sort(rng.choice(n_samples, PCA_SAMPLE_ROWS, replace=False)))
-    sample = data[rows].astype(np.float64)
-    if inverse_norms is not None:
-        sample *= inverse_norms[rows, None]
+    sample = _sampled_rows(data, inverse_norms, rng)
     center = sample.mean(axis=0)
     sample -= center
     range_basis = sample.T @ (sample @ rng.standard_normal((sample.shape[1], n_axes + 16)))
@@ -305,6 +334,22 @@ def principal_axes(data, n_axes, inverse_norms, random_state):
     return center, range_basis @ rotation[:n_axes].T
 
 
+def _sampled_rows(data, inverse_norms, rng):
+    """At most ``PCA_SAMPLE_ROWS`` rows (all of small data), scaled, in float64."""
+    n_samples = data.shape[0]
+    rows = (np.arange(n_samples) if n_samples <= PCA_SAMPLE_ROWS
+            else np.sort(rng.choice(n_samples, PCA_SAMPLE_ROWS, replace=False)))
+    return _scaled(data[rows], rows, inverse_norms)
+
+
+def sample_center(data, inverse_norms, rng):
+    """Mean (float64, (n_features,)) of up to ``PCA_SAMPLE_ROWS`` rows scaled by ``inverse_norms``.
+
+    Coordinates from it rank in float32 as well as from the exact mean.
+    """
+    return _sampled_rows(data, inverse_norms, rng).mean(axis=0)
+
+
 def project(data, center, axes, inverse_norms, exponent=None):
     """Coordinates of the rows (scaled by ``inverse_norms``) along ``axes`` from ``center``.
 
@@ -313,12 +358,14 @@ def project(data, center, axes, inverse_norms, exponent=None):
     by ``2 ** exponent``, which changes no bit of the ranking; by default the
     power of two that brings them to at most 1.
 
+    ``axes=None`` keeps every coordinate (the data's own axes).
+
     Returns
     -------
     projected : ndarray of shape (n_samples, n_axes), dtype float32
     exponent : int
     """
-    projected = np.empty((data.shape[0], axes.shape[1]))
+    projected = np.empty((data.shape[0], data.shape[1] if axes is None else axes.shape[1]))
     for rows, chunk in projected_chunks(data, center, axes, inverse_norms):
         projected[rows] = chunk
     if exponent is None:
@@ -340,7 +387,7 @@ def projected_chunks(data, center, axes, inverse_norms):
         if inverse_norms is not None:
             chunk *= inverse_norms[rows, None]
         chunk -= center
-        yield rows, chunk @ axes
+        yield rows, chunk if axes is None else chunk @ axes
         start = rows.stop
 
 

@@ -22,8 +22,8 @@ from ._approximate import (
     neighbor_reach,
     principal_axes,
     project,
-    row_chunks,
     row_norms,
+    sample_center,
     sampled_recall,
 )
 
@@ -135,11 +135,7 @@ class QueryIndex:
     def _fit_projection(self, dimensions, inverse_norms, rng):
         """The projection of the rows and the data's own, ``self.projected``."""
         if dimensions == self.data.shape[1]:
-            center = np.mean([chunk.mean(axis=0, dtype=np.float64) for chunk in
-                              row_chunks(self.data)], axis=0)
-            axes = np.eye(dimensions)
-            if inverse_norms is not None:
-                center = np.zeros(dimensions)  # unit vectors: no common offset to remove
+            center, axes = sample_center(self.data, inverse_norms, rng), None
         else:
             center, axes = principal_axes(self.data, dimensions, inverse_norms, rng)
         self._center, self._axes = center, axes

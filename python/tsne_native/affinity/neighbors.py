@@ -16,9 +16,13 @@ METHODS = ("auto", "exact", "approx")
 # Memory beyond the data per point and neighbour: the n x k result (16 bytes)
 # and, in the approximate search, n x 2k candidates with their distances (32).
 SEARCH_BYTES_PER_NEIGHBOR = 48
-# method="auto" searches approximately from this many rows on (and when the
-# projection shrinks the data at least twofold); exactly below.
+# method="auto" searches approximately from this many rows on when a
+# projection shrinks the data at least twofold ...
 AUTO_APPROX_MIN_SAMPLES = 20_000
+# ... and from this many when the inverted file is in the data's own
+# coordinates, exactly below: with fewer clusters, the 64 probed hold too
+# large a share of the rows to beat the exact GEMM blocks.
+AUTO_OWN_COORDINATES_MIN_SAMPLES = 100_000
 
 
 def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
@@ -44,11 +48,16 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         nearest centroids in the projection; below, the whole projection.
         Each choice is first checked on ${check_rows} sampled points and widened (twice
         the clusters, then the whole projection, then twice its dimension)
-        while they would lose more than ${loss} of their neighbours.  With ${narrow}
-        features or fewer, or where only a projection wider than half the
-        features would do, the search is exact.
-        ``"auto"``: ``"approx"`` from ${auto_rows} rows and ${wide} features on,
-        ``"exact"`` otherwise.
+        while they would lose more than ${loss} of their neighbours.  Data with
+        ${narrow} features or fewer, which no projection shrinks twofold, is
+        clustered in its own coordinates: each point's ``k`` nearest rows in
+        its probed clusters, checked and widened the same way.  Where only a
+        projection wider than half the features, or probes of half the
+        clusters, would do, and on fewer than ${inverted_rows} rows of narrow data,
+        the search is exact.
+        ``"auto"``: ``"approx"`` from ${auto_rows} rows on when the data has ${wide}
+        features or more, from ${auto_own_rows} rows on when fewer; ``"exact"``
+        otherwise.
     metric : {"euclidean", "cosine"}
         ``"cosine"`` compares directions only (word and document vectors);
         rows must not be all zero.
@@ -95,7 +104,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
 # The docstring quotes the search's settings from the constants that hold them.
 nearest_neighbors.__doc__ = Template(nearest_neighbors.__doc__).substitute(
     **_approximate.settings_in_words(), auto_rows=f"{AUTO_APPROX_MIN_SAMPLES:,}",
-    narrow=2 * PROJECTED_DIMENSIONS, wide=2 * PROJECTED_DIMENSIONS + 1)
+    auto_own_rows=f"{AUTO_OWN_COORDINATES_MIN_SAMPLES:,}", narrow=2 * PROJECTED_DIMENSIONS,
+    wide=2 * PROJECTED_DIMENSIONS + 1)
 
 def search(data, k, method, metric, threads, random_state, *, owns_data):
     """Neighbours of validated data (the output of ``check_data``) by a checked method.
@@ -113,13 +123,12 @@ def search(data, k, method, metric, threads, random_state, *, owns_data):
 
 def resolve_method(method, shape):
     """The search ``method`` runs on data of ``shape``: "exact" or "approx"."""
+    if method != "auto":
+        return method
     n_samples, n_features = shape
     shrinks = n_features > 2 * PROJECTED_DIMENSIONS
-    if method == "approx" and shrinks:
-        return "approx"
-    if method == "auto" and shrinks and n_samples >= AUTO_APPROX_MIN_SAMPLES:
-        return "approx"
-    return "exact"
+    enough = AUTO_APPROX_MIN_SAMPLES if shrinks else AUTO_OWN_COORDINATES_MIN_SAMPLES
+    return "approx" if n_samples >= enough else "exact"
 
 
 def exact_search(data, k, metric, threads, *, owns_data):
