@@ -24,7 +24,7 @@ MIN_BATCH_SIZE = 2 * (1 + TAILS_PER_HEAD)
 # forward passes over the sampled points (a cheaper network trains on more
 # edges), the same on every machine, within these bounds on the number of
 # epochs.  bench/RESULTS.md holds the measurements that chose them.
-AUTO_TRAINING_MULTIPLY_ADDS = 3.2e12
+AUTO_TRAINING_MULTIPLY_ADDS = 2.8e12
 AUTO_EPOCHS = (25, 1000)
 # Share of the epochs with early exaggeration when the estimator does not say.
 EARLY_EXAGGERATION_SHARE = 0.1

@@ -77,10 +77,11 @@ class ParametricTSNE(EstimatorParams):
         Points embedded per step (per device), at least
         ``tsne_native.parametric.MIN_BATCH_SIZE``: a quarter are heads, each
         with three P-neighbours drawn with probability ``p_ij``.
-    repulsion_pairs : int or None, default=64
+    repulsion_pairs : int or None, default=None
         Each batch point is paired with this many others of the batch to
         estimate Q's normalization (the repulsion); ``None`` pairs every two
-        points of the batch, which costs ``batch_size ** 2`` per step.
+        points of the batch, which costs ``batch_size ** 2`` per step and
+        buys more per second of training on MNIST (bench/RESULTS.md).
     learning_rate : float, default=3e-3
         Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
@@ -154,7 +155,7 @@ class ParametricTSNE(EstimatorParams):
 
     def __init__(self, n_components=2, perplexity=30.0, *, input_components=100,
                  hidden_layers=(256, 256, 256), activation="silu", dof=1.0, n_epochs=None,
-                 batch_size=1024, repulsion_pairs=64, learning_rate=3e-3,
+                 batch_size=1024, repulsion_pairs=None, learning_rate=3e-3,
                  early_exaggeration=12.0, early_exaggeration_epochs=None, precision="auto",
                  n_neighbors=None, metric="euclidean", encoder=None, callbacks=None,
                  strategy=None, log_dir=None, n_jobs=None, random_state=None, verbose=False):
