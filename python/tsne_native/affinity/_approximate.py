@@ -46,6 +46,11 @@ def settings_in_words():
             "inverted_rows": f"{(2 * FIRST_PROBES + 1) * CLUSTER_ROWS:,}"}
 
 
+def inverted_file_fits(n_rows):
+    """Whether ``n_rows`` make more than 2 * FIRST_PROBES clusters, as an inverted file needs."""
+    return n_rows // CLUSTER_ROWS > 2 * FIRST_PROBES
+
+
 def approximate_search(data, k, metric, threads, random_state):
     """Candidates by a search in a PCA projection or an inverted file, re-ranked exactly.
 
@@ -66,8 +71,10 @@ def approximate_search(data, k, metric, threads, random_state):
     them, or None when only the exact search would do.
     """
     n_samples, n_features = data.shape
+    narrow = n_features <= 2 * PROJECTED_DIMENSIONS
+    if narrow and not inverted_file_fits(n_samples):
+        return None
     rng = np.random.default_rng(random_state)
-    candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
     inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
     queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
@@ -81,12 +88,13 @@ def approximate_search(data, k, metric, threads, random_state):
         return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
                                 threads)
 
-    if n_features <= 2 * PROJECTED_DIMENSIONS:
+    if narrow:
         # Ranked by their own (float32) distances, k candidates are all re-ranking needs.
         points, _ = project(data, sample_center(data, inverse_norms, rng), None, inverse_norms)
         candidate_indices = _inverted_file_candidates(points, min(n_samples - 1, k), queries,
                                                       good_enough, threads, rng)
         return None if candidate_indices is None else reranked(candidate_indices)
+    candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
         center, axes = principal_axes(data, dimensions, inverse_norms, rng)
@@ -135,9 +143,9 @@ def _inverted_file_candidates(points, count, queries, good_enough, threads, rng)
     ndarray of shape (n_samples, count), dtype int64, each row in no particular order;
     or None when the data is too small for the inverted file or no number of probes does
     """
-    probes = FIRST_PROBES
-    if 2 * probes >= len(points) // CLUSTER_ROWS:
+    if not inverted_file_fits(len(points)):
         return None
+    probes = FIRST_PROBES
     centroids = kmeans(points, len(points) // CLUSTER_ROWS, rng)
     while 2 * probes < len(centroids):
         nearest = nearest_centroids(points, centroids, probes)

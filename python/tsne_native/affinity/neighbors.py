@@ -20,7 +20,7 @@ SEARCH_BYTES_PER_NEIGHBOR = 48
 # projection shrinks the data at least twofold ...
 AUTO_APPROX_MIN_SAMPLES = 20_000
 # ... and from this many when the inverted file is in the data's own
-# coordinates, exactly below: with fewer clusters, the 64 probed hold too
+# coordinates, exactly below: with fewer clusters, the FIRST_PROBES probed hold too
 # large a share of the rows to beat the exact GEMM blocks.
 AUTO_OWN_COORDINATES_MIN_SAMPLES = 100_000
 
