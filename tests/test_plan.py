@@ -94,6 +94,18 @@ def test_replicas_share_an_epoch():
     assert two.steps_per_epoch == -(-one.steps_per_epoch // 2) and two.replicas == 2
 
 
+@pytest.mark.parametrize("gpu", [False, True])
+def test_several_workers_run_one_step_per_call(gpu):
+    """Keras 3 fails to run several steps per call on a multi-worker dataset."""
+    plan = make_plan(2000, batch_size=64, n_epochs=2, early_exaggeration_epochs=0,
+                     precision="float32",
+                     hardware=Hardware(gpu=gpu, cpu_bfloat16=False, replicas=2, workers=2),
+                     multiply_adds=MACS)
+    assert plan.steps_per_execution == 1
+    assert plan.steps_per_epoch == 21 and plan.n_steps == 42  # 2,000 points / (2 x 48 edges)
+    assert plan.jit_compile is gpu
+
+
 @pytest.mark.parametrize("gpu, cpu_bfloat16, custom_encoder, expected", [
     (False, True, False, "mixed_bfloat16"),
     (False, False, False, "float32"),

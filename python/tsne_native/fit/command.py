@@ -20,6 +20,7 @@ from .._validation import check_perplexity, resolve_n_jobs
 from ..affinity import METRICS
 from ..parametric import AUTO_EPOCHS, AUTO_TRAINING_MULTIPLY_ADDS, ParametricTSNE
 from ..projector import check_target
+from .cluster import DISTRIBUTE_CHOICES, TF_CONFIG, cluster_task, make_strategy
 from .embedding import (
     DEMO_TRAINING,
     METHODS,
@@ -41,6 +42,9 @@ examples:
   {PROG} mnist.npz --out logs/mnist --invert            # X and y inside; 28x28 sprites
   {PROG} wiki.en.vec --out logs/words --labels topics.txt
   {PROG} held_out.npy --model logs/mnist --with-training --out logs/held_out
+  export TF_CONFIG='{{"cluster": {{"worker": ["a:2222", "b:2222"]}},
+                     "task": {{"type": "worker", "index": 0}}}}'   # on a; "index": 1 on b
+  {PROG} mnist.npz --distribute multi-worker --out logs/mnist      # on both machines
 
   `python -m {__package__}` is the same command.  Then: tensorboard --logdir LOGDIR
 """
@@ -135,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--n-jobs", type=_n_jobs,
                           help="threads for the neighbour search and calibration; -1 = all "
                                "cores (default: all cores)")
+    training.add_argument("--distribute", choices=DISTRIBUTE_CHOICES,
+                          help="train the network (--method parametric) on several devices: "
+                               "mirrored: every GPU of this machine; multi-worker: several "
+                               "machines, each running this command on the same DATA with its "
+                               f"own {TF_CONFIG} environment variable (the cluster's "
+                               "host:port addresses and this machine's task). Only the chief "
+                               "(the task 'chief', else worker 0) writes the log at --out; the "
+                               "other workers check nothing there and write nothing. A worker "
+                               "that stops leaves the others waiting: stop them too "
+                               "(default: none, one device)")
 
     new_points = parser.add_argument_group("new points")
     new_points.add_argument("--model", metavar="DIR",
@@ -247,7 +261,9 @@ def run(args: argparse.Namespace) -> None:
     progress = Progress(not args.quiet)
     _check_option_combinations(args)
     args.method = args.method or "parametric"
-    out = _output_directory(args)
+    task = cluster_task() if args.distribute == "multi-worker" else None
+    writes_log = task is None or task.is_chief
+    out = _output_directory(args) if writes_log else None
     model_location = find_model(Path(args.model)) if args.model else None
     with progress.stage("read"):
         inputs = read_inputs(args)
@@ -260,7 +276,14 @@ def run(args: argparse.Namespace) -> None:
     if model_location is not None:
         result = embed_new_points(args, inputs, progress, *model_location)
     else:
-        result = train(args, inputs, progress)
+        # Before anything else runs in TensorFlow (a MultiWorkerMirroredStrategy's rule).
+        strategy = make_strategy(args.distribute)
+        if task is not None:
+            progress.say(f"training as {task}")
+        result = train(args, inputs, progress, strategy=strategy)
+    if not writes_log:
+        progress.say(f"done in {time.perf_counter() - started:.1f} s; the chief writes the log")
+        return
     export(args, out, inputs, result, progress, started)
     progress.say(f"done in {time.perf_counter() - started:.1f} s; explore the map with:")
     print(f"tensorboard --logdir {shlex.quote(str(out))}", flush=True)
@@ -284,7 +307,7 @@ def _check_option_combinations(args) -> None:
         if args.model:
             raise UsageError("--model needs DATA: the new points to embed")
     if args.model:
-        options = ["method", *TRAINING_OPTIONS, *NETWORK_OPTIONS, "seed", "n_jobs"]
+        options = ["method", *TRAINING_OPTIONS, *NETWORK_OPTIONS, "seed", "n_jobs", "distribute"]
         given = [option for option in options if getattr(args, option) is not None]
         if given:
             name = "--" + given[0].replace("_", "-")
@@ -296,6 +319,10 @@ def _check_option_combinations(args) -> None:
         if given:
             name = "--" + given[0].replace("_", "-")
             raise UsageError(f"{name} sets the network of --method parametric, not --method tsne")
+        if args.distribute not in (None, "none"):
+            raise UsageError(f"--distribute {args.distribute} trains the network of --method "
+                             "parametric; --method tsne runs on one machine (its threads: "
+                             "--n-jobs)")
 
 
 def _output_directory(args) -> Path:

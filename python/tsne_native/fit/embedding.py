@@ -47,8 +47,11 @@ class Map:
 
 
 
-def train(args, inputs: Inputs, progress: Progress) -> Map:
-    """Fit the --method's estimator with the command's options (its defaults otherwise)."""
+def train(args, inputs: Inputs, progress: Progress, *, strategy=None) -> Map:
+    """Fit the --method's estimator with the command's options (its defaults otherwise).
+
+    ``strategy`` (a ``tf.distribute.Strategy`` or ``None``) trains a ParametricTSNE.
+    """
     seed = args.seed if args.seed is not None else int(np.random.default_rng().integers(2**31))
     options = TRAINING_OPTIONS | (NETWORK_OPTIONS if args.method == "parametric" else {})
     params = {parameter: getattr(args, option) for option, parameter in options.items()
@@ -58,6 +61,8 @@ def train(args, inputs: Inputs, progress: Progress) -> Map:
     if (args.demo or args.data is None) and args.method == "parametric":
         params = {options[option]: value for option, value in DEMO_TRAINING.items()
                   if getattr(args, option) is None} | params
+    if strategy is not None:
+        params["strategy"] = strategy
     model = METHODS[args.method](**params, n_jobs=args.n_jobs, random_state=seed,
                                  verbose=not args.quiet)
     progress.say(_description(model, seed))
@@ -67,7 +72,15 @@ def train(args, inputs: Inputs, progress: Progress) -> Map:
     return Map(model.embedding_, inputs.metadata, inputs.thumbnails, losses, _settings(model),
                model=model, loss_steps=steps,
                details={"mode": "fit", "method": args.method,
-                        "kl_divergence": model.kl_divergence_, "model": "model"})
+                        "kl_divergence": model.kl_divergence_, "model": "model",
+                        **_distribution(args.distribute, strategy)})
+
+
+def _distribution(option, strategy) -> dict:
+    """run.json's record of a distributed training (nothing for one device)."""
+    if strategy is None:
+        return {}
+    return {"distribute": {"strategy": option, "replicas": strategy.num_replicas_in_sync}}
 
 
 def _description(model, seed) -> str:

@@ -32,6 +32,10 @@ EARLY_EXAGGERATION_SHARE = 0.1
 # only between calls, which should come about every half second; a GPU step is
 # fast enough to run a whole epoch per call.
 CPU_STEPS_PER_EXECUTION = 4
+# Across several workers every call runs one step: Keras 3's loop of several
+# steps per call reads a multi-worker dataset inside a conditional, which fails
+# there ("You must feed a value for placeholder tensor", TensorFlow 2.21).
+MULTI_WORKER_STEPS_PER_EXECUTION = 1
 
 
 @dataclass(frozen=True)
@@ -45,12 +49,15 @@ class Hardware:
     cpu_bfloat16 : bool
         The CPU has bfloat16 dot products (AVX512-BF16 or AMX).
     replicas : int
-        Devices the distribution strategy trains on in sync.
+        Devices the distribution strategy trains on in sync, on all workers.
+    workers : int
+        Machines (processes) taking part, each with its own share of the replicas.
     """
 
     gpu: bool
     cpu_bfloat16: bool
     replicas: int = 1
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,11 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
     heads_per_step = max(1, batch_size // (1 + TAILS_PER_HEAD))
     edges_per_step = heads_per_step * TAILS_PER_HEAD * hardware.replicas
     steps_per_epoch = max(1, -(-n_samples // edges_per_step))
-    per_call = steps_per_epoch if hardware.gpu else min(steps_per_epoch,
-                                                        CPU_STEPS_PER_EXECUTION)
+    if hardware.workers > 1:
+        per_call = MULTI_WORKER_STEPS_PER_EXECUTION
+    else:
+        per_call = steps_per_epoch if hardware.gpu else min(steps_per_epoch,
+                                                            CPU_STEPS_PER_EXECUTION)
     return TrainingPlan(
         n_epochs=n_epochs, early_exaggeration_epochs=early_epochs, precision=precision,
         jit_compile=hardware.gpu, heads_per_step=heads_per_step, tails_per_head=TAILS_PER_HEAD,

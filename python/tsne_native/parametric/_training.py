@@ -64,13 +64,16 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
     seed : int
         Seeds the weights and the edge sampling.
     strategy : tf.distribute.Strategy or None
-        ``None``: the one in effect.
+        ``None``: the one in effect.  Under a ``MultiWorkerMirroredStrategy``
+        every worker calls this with the same data and settings; the first
+        worker's ``seed`` is used by all (:func:`shared_seed`).
     encoder : keras.Model or None
         The user's network, trained in place; ``None`` builds one.
     callbacks : sequence of keras.callbacks.Callback
         The user's, called after the trainer's own.
     log_dir : str or path-like or None
-        Where to write TensorBoard loss scalars.
+        Where to write TensorBoard loss scalars; only the chief writes them
+        (``strategy.extended.should_save_summary``).
     verbose : bool
         Report the epochs, the loss and the time left on stderr.
 
@@ -82,6 +85,7 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
         On Ctrl-C or SIGTERM, at the end of the compiled call then running.
     """
     strategy = strategy or tf.distribute.get_strategy()
+    seed = shared_seed(strategy, seed)
     if encoder is None:
         input_map = _network.fit_input_map(features, settings["input_components"], seed)
         inputs = input_map.apply(features)
@@ -157,13 +161,13 @@ class Trainer(keras.Model):
                                                    sampler.heads_per_step,
                                                    sampler.tails_per_head)
             loss = self.exaggeration * attraction + repulsion
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # of all workers
             # The optimizer sums gradients over replicas; each contributes its share.
             scaled = loss / replicas
         variables = self.encoder.trainable_variables
         self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
         self.kl_tracker.update_state(attraction + repulsion + sampler.kl_offset)
-        return {"loss": self.kl_tracker.result()}
+        return {"loss": reducible_log(self.kl_tracker.result())}
 
 
 def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbacks=(),
@@ -177,15 +181,14 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
         trainer.compile(optimizer=keras.optimizers.Adam(schedule),
                         steps_per_execution=plan.steps_per_execution,
                         jit_compile=plan.jit_compile)
-    # One element per replica and step: the step number seeding that replica's edges.
-    steps = tf.data.Dataset.range(plan.n_steps * plan.replicas).batch(plan.replicas)
+    steps = step_numbers(plan)
     signal_received = threading.Event()
     all_callbacks = [EarlyExaggeration(trainer.exaggeration, early_exaggeration,
                                        plan.early_exaggeration_epochs),
                      StopOnSignal(signal_received)]
     if verbose:
         all_callbacks.append(TrainingProgress(plan.n_epochs))
-    if log_dir is not None:
+    if log_dir is not None and strategy.extended.should_save_summary:
         all_callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir),
                                                          write_graph=False))
     all_callbacks += list(callbacks)
@@ -203,6 +206,72 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
                 raise KeyboardInterrupt from None
             raise
     return np.asarray(history.history["loss"], dtype=np.float64)
+
+
+def step_numbers(plan):
+    """The training dataset: a batch of ``plan.replicas`` step numbers per step.
+
+    Each replica gets one number of its step's batch, which seeds its edges
+    (:meth:`EdgeSampler.sample_edges`), so each number must reach exactly one
+    replica of the cluster.  One worker splits each batch among its replicas;
+    across the workers of a ``MultiWorkerMirroredStrategy`` the dataset is
+    sharded by element (``AutoShardPolicy.DATA``), so each worker keeps only
+    its replicas' numbers.  (``AUTO`` comes to the same for a range after
+    failing to shard by files; ``OFF`` would hand every worker the same
+    numbers, and so the same edges.)
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return (tf.data.Dataset.range(plan.n_steps * plan.replicas).batch(plan.replicas)
+            .with_options(options))
+
+
+def shared_seed(strategy, seed):
+    """The chief's ``seed`` on every worker of ``strategy``; ``seed`` elsewhere.
+
+    The input map (a randomized PCA) and the edge sampling are seeded
+    outside the strategy's variables: workers that drew seeds of their own
+    (``random_state=None``) would train one network on differently
+    projected inputs.  A ``MultiWorkerMirroredStrategy`` starts each of its
+    variables on every worker with the chief's initial value, so a variable
+    made from ``seed`` carries the chief's.
+    """
+    if not reduces_across_workers(strategy):
+        return seed
+    with strategy.scope():
+        return int(tf.Variable(seed, dtype=tf.int64, trainable=False, name="seed").numpy())
+
+
+def reducible_log(value):
+    """A logged scalar ``value`` in the shape Keras can reduce under the strategy in effect.
+
+    Keras 3 averages a logged value over the workers of a
+    ``MultiWorkerMirroredStrategy`` along its first axis, which a scalar
+    lacks ("Invalid reduction dimension 0 for input with 0 dimensions",
+    tensorflow/tensorflow#72388): there it travels as shape (1,), and
+    comes back the scalar mean.  Elsewhere it stays a scalar.
+    """
+    if reduces_across_workers(tf.distribute.get_strategy()):
+        return tf.reshape(value, [1])
+    return value
+
+
+def reduces_across_workers(strategy):
+    """Whether ``strategy`` is a ``MultiWorkerMirroredStrategy`` with several workers.
+
+    Keras's own test before it reduces logged values across workers
+    (``_collective_all_reduce_multi_worker`` in keras/src/backend/tensorflow/trainer.py).
+    """
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
+def worker_count(strategy):
+    """The number of workers (processes) that train in sync under ``strategy``."""
+    if not reduces_across_workers(strategy):
+        return 1
+    return strategy.num_replicas_in_sync // len(strategy.extended.worker_devices)
 
 
 class EarlyExaggeration(keras.callbacks.Callback):
@@ -286,7 +355,7 @@ def signals_recorded(received):
 def probe_hardware(strategy) -> Hardware:
     """The machine as training sees it (TensorFlow takes a GPU whenever it sees one)."""
     return Hardware(gpu=gpu_visible(), cpu_bfloat16=cpu_multiplies_bfloat16(),
-                    replicas=strategy.num_replicas_in_sync)
+                    replicas=strategy.num_replicas_in_sync, workers=worker_count(strategy))
 
 
 def gpu_visible():

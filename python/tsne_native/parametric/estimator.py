@@ -113,8 +113,15 @@ class ParametricTSNE(EstimatorParams):
     strategy : tf.distribute.Strategy or None, default=None
         Distribution strategy, e.g. ``tf.distribute.MirroredStrategy()`` for
         several GPUs; ``None`` uses the one in effect (a single device).
+        With ``tf.distribute.MultiWorkerMirroredStrategy()`` (made first
+        thing in each process, each with its own ``TF_CONFIG``) every worker
+        calls ``fit`` on the same data with the same parameters; each step's
+        edges are spread over all workers' devices, and every worker ends
+        with the same network, seeded by the chief's ``random_state``.  Save
+        it on one worker only: where ``strategy.extended.should_checkpoint``.
     log_dir : str or path-like or None, default=None
-        Write the per-epoch loss as TensorBoard scalars there.
+        Write the per-epoch loss as TensorBoard scalars there (only the chief
+        of a multi-worker strategy writes).
     n_jobs : int or None, default=None
         Threads of the native affinity computation; ``None`` or ``-1`` uses
         every usable core, ``-2`` all but one; never more threads than cores.
