@@ -5,7 +5,8 @@ Importing this package does not import TensorFlow; only the modules that
 train or export do.  The rooms, one per stage: :mod:`.affinity` (neighbours
 and the joint P), :mod:`.tsne` (the native optimizer), :mod:`.parametric` (the
 network), :mod:`.projector` (the log TensorBoard shows) and :mod:`.fit` (the
-command line).
+command line); :mod:`.dask` embeds chunked dask arrays with a saved model
+(imported only on request: ``import tsne_native.dask``).
 """
 
 from importlib import metadata as _metadata
