@@ -227,6 +227,17 @@ def test_distribute_with_options_it_does_not_fit(args, message, blobs_file, tmp_
     assert code == 2 and len(stderr) == 1 and message in stderr[0], stderr
 
 
+def test_cli_mirrored_trains_on_the_devices_of_this_machine(blobs_file, tmp_path, capsys):
+    code, _, stderr = run_command(capsys, blobs_file[0], "--distribute", "mirrored",
+                                  "--perplexity", "20", "--epochs", "2",
+                                  "--hidden-layers", "16", "--batch-size", "64",
+                                  "--out", tmp_path / "out", "--quiet")
+    assert code == 0, stderr
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["distribute"]["strategy"] == "mirrored"
+    assert summary["distribute"]["replicas"] >= 1
+
+
 def test_tsne_without_distribution_is_fine_with_distribute_none(blobs_file, tmp_path, capsys):
     code, _, stderr = run_command(capsys, blobs_file[0], "--method", "tsne", "--distribute",
                                   "none", "--perplexity", "20", "--out", tmp_path / "out",
