@@ -50,15 +50,31 @@ void rerank_query_knn(const T* x, std::int64_t n, std::int64_t d, const T* queri
                       std::int64_t k, Metric metric, std::int64_t* indices, double* distances,
                       const RunOptions& options);
 
+// The `count` nearest of the m centroids (m x d, row-major) of each of the n
+// rows of x (n x d), nearest first, ties broken by smaller centroid number:
+// nearest (n x count, row-major).  Keys come from blocked GEMM products
+// (||c||^2 - 2 x.c) as in exact_knn; when there are more rows than centroids,
+// each row's selection starts from the neighbourhood of its nearest centroid,
+// whose keys bound the count-th smallest, so that a chunk of keys above the
+// bound is dismissed in vector registers.  The inverted file's probes and the
+// assignments of k-means come from here.  Results do not depend on
+// options.n_threads.
+//
+// Throws std::invalid_argument for bad sizes or keys that are not finite;
+// tsne::Interrupted when options.interrupt_check asks to stop.
+void nearest_centroids(const float* x, std::int64_t n, std::int64_t d, const float* centroids,
+                       std::int64_t m, std::int64_t count, std::int64_t* nearest,
+                       const RunOptions& options);
+
 // Candidate neighbours from an inverted file: the first stage of the
-// approximate search, run in a low-dimensional projection.  Each of the n rows
-// of x (n x d, row-major) lists p of the m clusters in probes (n x p,
-// row-major), its home cluster first.  Query row queries[t] (t < n_queries)
-// looks only at the rows whose home is one of its probes and writes the c
-// nearest of them (Euclidean, the row itself excluded, ties broken by a fixed
-// order) to candidates[t * c .. t * c + c - 1], in no particular order, padded
-// with -1 when those clusters hold fewer than c other rows.  A cluster listed
-// twice by a row is searched once.
+// approximate search, run in a low-dimensional projection.  Row i of x (n x
+// d, row-major) lives in cluster homes[i] < m.  Query row queries[t] (t <
+// n_queries) looks only at the rows whose home is one of the p clusters
+// probes[t * p .. t * p + p - 1] (its home first, then nearest first) and
+// writes the c nearest of them (Euclidean, the row itself excluded, ties
+// broken by a fixed order) to candidates[t * c .. t * c + c - 1], in no
+// particular order, padded with -1 when those clusters hold fewer than c
+// other rows.  A cluster listed twice by a query is searched once.
 //
 // The queries of a home cluster are searched together: for each cluster any
 // of them probes, the queries probing it are gathered and multiplied with its
@@ -66,12 +82,13 @@ void rerank_query_knn(const T* x, std::int64_t n, std::int64_t d, const T* queri
 // do not depend on options.n_threads; a query's candidates, as a set, do not
 // depend on the other queries (but for rounding in the products).
 //
-// Throws std::invalid_argument for bad sizes, a probe outside [0, m) or a
-// query outside [0, n); tsne::Interrupted when options.interrupt_check asks to stop.
-void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                std::int64_t p, std::int64_t m, const std::int64_t* queries,
-                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
-                const RunOptions& options);
+// Throws std::invalid_argument for bad sizes, a home or probe outside [0, m)
+// or a query outside [0, n); tsne::Interrupted when options.interrupt_check
+// asks to stop.
+void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
+                std::int64_t m, const std::int64_t* queries, std::int64_t n_queries,
+                const std::int64_t* probes, std::int64_t p, std::int64_t c,
+                std::int64_t* candidates, const RunOptions& options);
 
 // probed_knn for n_queries points that are not rows of x (queries, n_queries x
 // d): row i of x lives in cluster homes[i] < m, query t probes the clusters

@@ -40,7 +40,11 @@ public:
         }
     };
 
-    Candidates(Entry* storage, std::int64_t capacity) : entries_(storage), capacity_(capacity) {}
+    // Only keys below `bound` are ever taken (a caller that knows an upper
+    // bound of the capacity-th smallest key skips the offers above it).
+    Candidates(Entry* storage, std::int64_t capacity,
+               T bound = std::numeric_limits<T>::infinity())
+        : entries_(storage), capacity_(capacity), threshold_(bound) {}
 
     T threshold() const { return threshold_; }
 
@@ -65,7 +69,7 @@ private:
     Entry* entries_;
     std::int64_t capacity_;
     std::int64_t count_ = 0;
-    T threshold_ = std::numeric_limits<T>::infinity();
+    T threshold_;
 };
 
 // The ranking key of reference row j for a fixed query row is

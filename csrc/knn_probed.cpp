@@ -40,10 +40,10 @@ struct InvertedFile {
     std::vector<float> x;                 // the rows in sorted order (n x d)
 };
 
-// `homes[i * stride]` is row i's home cluster.
+// `homes[i]` is row i's home cluster.
 InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
-                    std::int64_t stride, std::int64_t m) {
-    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return homes[i * stride]; }),
+                    std::int64_t m) {
+    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return homes[i]; }),
                       std::vector<std::int64_t>(n), std::vector<float>(n * d)};
     for (std::int64_t position = 0; position < n; ++position) {
         const std::int64_t i = file.rows.items[position];
@@ -61,7 +61,7 @@ struct QueryBlock {
 };
 
 // The queries of a probed search: query t is row rows[t] of `points` (d
-// columns) and probes the clusters probes[rows[t] * p .. + p), nearest first.
+// columns) and probes the clusters probes[t * p .. + p), its home first.
 // When `in_file`, the points are the file's own rows and a query never finds
 // itself.
 struct ProbedQueries {
@@ -110,15 +110,14 @@ struct ProbeLists {
     std::vector<std::int64_t> distinct;     // the block's probes, repeats within a row as -1
 };
 
-// `rows` and `numbers`: the caller's row and query number of each of the
-// block's `size` queries.
-void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* rows,
-                 const std::int64_t* numbers, std::int64_t size, ProbeLists& lists) {
+// `numbers`: the query number of each of the block's `size` queries.
+void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t* numbers,
+                 std::int64_t size, ProbeLists& lists) {
     lists.clusters.clear();
     lists.distinct.resize(size * p);
     for (std::int64_t r = 0; r < size; ++r) {
         for (std::int64_t col = 0; col < p; ++col) {
-            const std::int64_t j = probes[rows[r] * p + col];
+            const std::int64_t j = probes[numbers[r] * p + col];
             const bool repeat = lists.last_query[j] == numbers[r];
             lists.distinct[r * p + col] = repeat ? -1 : j;
             if (repeat) continue;
@@ -172,7 +171,7 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
         best.emplace_back(scratch.entries.data() + 2 * r * c, c);
     }
     ProbeLists& lists = scratch.lists;
-    list_probes(queries.probes, queries.p, scratch.rows.data(), numbers, size, lists);
+    list_probes(queries.probes, queries.p, numbers, size, lists);
     for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
         if (guard.checkpoint()) return;
         const std::int64_t* members = lists.members.data() + lists.starts[u];
@@ -206,10 +205,19 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
     }
 }
 
-void check_probes(const std::int64_t* probes, std::int64_t n, std::int64_t p, std::int64_t m) {
-    if (m < 1 || p < 1) throw std::invalid_argument("need at least one cluster and one probe");
-    check_in_range(probes, n * p, m, [&](std::int64_t t) {
-        return "probe " + std::to_string(probes[t]) + " of row " + std::to_string(t / p) +
+void check_homes(const std::int64_t* homes, std::int64_t n, std::int64_t m) {
+    if (m < 1) throw std::invalid_argument("need at least one cluster");
+    check_in_range(homes, n, m, [&](std::int64_t i) {
+        return "home " + std::to_string(homes[i]) + " of row " + std::to_string(i) +
+               " is not a cluster number";
+    });
+}
+
+void check_probes(const std::int64_t* probes, std::int64_t n_queries, std::int64_t p,
+                  std::int64_t m) {
+    if (p < 1) throw std::invalid_argument("need at least one probe");
+    check_in_range(probes, n_queries * p, m, [&](std::int64_t t) {
+        return "probe " + std::to_string(probes[t]) + " of query " + std::to_string(t / p) +
                " is not a cluster number";
     });
 }
@@ -228,7 +236,7 @@ void search_probed(const InvertedFile& file, std::int64_t n, std::int64_t d, std
     const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
                                                     n_threads);
     const Groups by_home = group_by_cluster(queries.count, m, [&](std::int64_t t) {
-        return queries.probes[queries.rows[t] * queries.p];
+        return queries.probes[t * queries.p];
     });
     const std::vector<QueryBlock> blocks = query_blocks(by_home, queries.in_file ? 1 : kQueryBlock);
     SingleThreadedBlas single_threaded_blas;
@@ -251,15 +259,16 @@ void search_probed(const InvertedFile& file, std::int64_t n, std::int64_t d, std
 
 }  // namespace
 
-void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* probes,
-                std::int64_t p, std::int64_t m, const std::int64_t* queries,
-                std::int64_t n_queries, std::int64_t c, std::int64_t* candidates,
-                const RunOptions& options) {
+void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
+                std::int64_t m, const std::int64_t* queries, std::int64_t n_queries,
+                const std::int64_t* probes, std::int64_t p, std::int64_t c,
+                std::int64_t* candidates, const RunOptions& options) {
     check_sizes(n, d, c);
-    check_probes(probes, n, p, m);
+    check_homes(homes, n, m);
     check_queries(queries, n_queries, n);
+    check_probes(probes, n_queries, p, m);
     check_blas_size(d);
-    search_probed(invert(x, n, d, probes, p, m), n, d, m,
+    search_probed(invert(x, n, d, homes, m), n, d, m,
                   {x, queries, n_queries, probes, p, true}, c, candidates, options);
 }
 
@@ -270,12 +279,12 @@ void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std:
     if (n < 1 || d < 1 || c < 1 || c > n || n_queries < 0) {
         throw std::invalid_argument("need 1 <= c <= n rows, at least one column and queries");
     }
-    check_probes(homes, n, 1, m);
+    check_homes(homes, n, m);
     check_probes(probes, n_queries, p, m);
     check_blas_size(d);
     std::vector<std::int64_t> rows(static_cast<std::size_t>(n_queries));
     std::iota(rows.begin(), rows.end(), std::int64_t{0});
-    search_probed(invert(x, n, d, homes, 1, m), n, d, m,
+    search_probed(invert(x, n, d, homes, m), n, d, m,
                   {queries, rows.data(), n_queries, probes, p, false}, c, candidates, options);
 }
 

@@ -68,22 +68,39 @@ py::tuple rerank_knn(const InArray<T>& x, const InArray<std::int64_t>& candidate
     return py::make_tuple(indices, distances);
 }
 
+py::array_t<std::int64_t> nearest_centroids(const InArray<float>& x,
+                                            const InArray<float>& centroids, std::int64_t count,
+                                            int n_threads) {
+    if (x.ndim() != 2 || centroids.ndim() != 2 || centroids.shape(1) != x.shape(1)) {
+        throw std::invalid_argument("X and centroids must be 2-D with as many columns");
+    }
+    py::array_t<std::int64_t> nearest({x.shape(0), count});
+    {
+        py::gil_scoped_release nogil;
+        tsne::nearest_centroids(x.data(), x.shape(0), x.shape(1), centroids.data(),
+                                centroids.shape(0), count, nearest.mutable_data(),
+                                run_options(n_threads));
+    }
+    return nearest;
+}
+
 py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
-                                     const InArray<std::int64_t>& probes, std::int64_t m,
-                                     const InArray<std::int64_t>& queries, std::int64_t c,
+                                     const InArray<std::int64_t>& homes, std::int64_t m,
+                                     const InArray<std::int64_t>& queries,
+                                     const InArray<std::int64_t>& probes, std::int64_t c,
                                      int n_threads) {
-    if (x.ndim() != 2 || probes.ndim() != 2 || probes.shape(0) != x.shape(0) ||
-        queries.ndim() != 1) {
+    if (x.ndim() != 2 || homes.ndim() != 1 || homes.shape(0) != x.shape(0) ||
+        queries.ndim() != 1 || probes.ndim() != 2 || probes.shape(0) != queries.shape(0)) {
         throw std::invalid_argument(
-            "X and probes must be 2-D with the same number of rows, queries 1-D");
+            "X must be 2-D, homes a cluster per row of X, queries 1-D, probes a row per query");
     }
     const std::int64_t n_queries = queries.shape(0);
     py::array_t<std::int64_t> candidates({n_queries, c});
     {
         py::gil_scoped_release nogil;
-        tsne::probed_knn(x.data(), x.shape(0), x.shape(1), probes.data(), probes.shape(1), m,
-                         queries.data(), n_queries, c, candidates.mutable_data(),
-                         run_options(n_threads));
+        tsne::probed_knn(x.data(), x.shape(0), x.shape(1), homes.data(), m, queries.data(),
+                         n_queries, probes.data(), probes.shape(1), c,
+                         candidates.mutable_data(), run_options(n_threads));
     }
     return candidates;
 }
@@ -287,8 +304,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("candidates"), py::arg("k"), py::arg("metric"), py::arg("n_threads"));
     m.def("probed_query_knn", &probed_query_knn, py::arg("x"), py::arg("homes"), py::arg("m"),
           py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"));
-    m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("probes"), py::arg("m"),
-          py::arg("queries"), py::arg("c"), py::arg("n_threads"));
+    m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("homes"), py::arg("m"),
+          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"));
+    m.def("nearest_centroids", &nearest_centroids, py::arg("x"), py::arg("centroids"),
+          py::arg("count"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),
           py::arg("tolerance"), py::arg("max_iterations"), py::arg("n_threads"));
     m.def("symmetrize", &symmetrize, py::arg("neighbors"), py::arg("conditional"),

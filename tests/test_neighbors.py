@@ -160,10 +160,10 @@ def inverted_file_on_small_data(monkeypatch):
     runs = []
     probed_knn = _core.probed_knn
 
-    def recorded(x, probes, m, queries, c, n_threads):
+    def recorded(x, homes, m, queries, probes, c, n_threads):
         if len(queries) == len(x):  # the search itself, not a sampled check
             runs.append((m, probes.shape[1], x.shape[1]))
-        return probed_knn(x, probes, m, queries, c, n_threads)
+        return probed_knn(x, homes, m, queries, probes, c, n_threads)
 
     monkeypatch.setattr(_approximate, "CLUSTER_ROWS", 16)
     monkeypatch.setattr(_approximate, "FIRST_PROBES", 24)
@@ -208,6 +208,11 @@ def test_inverted_file_is_deterministic_for_any_thread_count(inverted_file_on_sm
     assert one[1].tobytes() == two[1].tobytes()
 
 
+def probed_knn(x, probes, m, queries, c, n_threads):
+    """The probed search with each row's home the first of its ``probes`` (n, p)."""
+    return _core.probed_knn(x, probes[:, 0], m, queries, probes[queries], c, n_threads)
+
+
 def test_probed_search_matches_brute_force_over_the_probed_clusters():
     rng = np.random.default_rng(8)
     x = rng.normal(size=(300, 6)).astype(np.float32)
@@ -216,34 +221,65 @@ def test_probed_search_matches_brute_force_over_the_probed_clusters():
                        for h in homes])
     probes = np.column_stack([homes, others]).astype(np.int64)
     every_row = np.arange(300)
-    candidates = _core.probed_knn(x, probes, 12, every_row, 40, 2)
+    candidates = probed_knn(x, probes, 12, every_row, 40, 2)
     expected = np.array([probed_brute_force(x, probes, query, 40)[1] for query in every_row])
     found = np.sort(((x[:, None, :] - x[candidates]).astype(np.float64) ** 2).sum(-1), axis=1)
     np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
     assert not (candidates == every_row[:, None]).any()
-    np.testing.assert_array_equal(candidates, _core.probed_knn(x, probes, 12, every_row, 40, 1))
+    np.testing.assert_array_equal(candidates, probed_knn(x, probes, 12, every_row, 40, 1))
     # A query's candidates (as a set) do not depend on the other queries searched.
     some = np.array([250, 3, 3, 77])
-    np.testing.assert_array_equal(np.sort(_core.probed_knn(x, probes, 12, some, 40, 2)),
+    np.testing.assert_array_equal(np.sort(probed_knn(x, probes, 12, some, 40, 2)),
                                   np.sort(candidates[some]))
 
 
 def test_probed_search_pads_rows_whose_clusters_are_too_small():
     x = np.arange(10, dtype=np.float32).reshape(5, 2)
     probes = np.array([[0], [0], [1], [1], [1]], dtype=np.int64)  # clusters of 2 and 3 rows
-    candidates = _core.probed_knn(x, probes, 2, np.arange(5), 2, 1)
+    candidates = probed_knn(x, probes, 2, np.arange(5), 2, 1)
     np.testing.assert_array_equal(candidates[:2], [[1, -1], [0, -1]])
     assert sorted(candidates[2]) == [3, 4]
 
 
-def test_probed_search_rejects_probes_and_queries_outside_their_range():
+def test_probed_search_rejects_homes_probes_and_queries_outside_their_range():
     x = np.zeros((4, 2), dtype=np.float32)
-    probes = np.array([[0], [5], [0], [1]], dtype=np.int64)
-    with pytest.raises(ValueError, match="probe 5 of row 1 is not a cluster number"):
-        _core.probed_knn(x, probes, 2, np.arange(4), 1, 1)
-    probes[1] = 1
+    homes = np.array([0, 5, 0, 1])
+    probes = np.zeros((2, 1), dtype=np.int64)
+    with pytest.raises(ValueError, match="home 5 of row 1 is not a cluster number"):
+        _core.probed_knn(x, homes, 2, np.array([0, 1]), probes, 1, 1)
+    homes[1] = 1
     with pytest.raises(ValueError, match="query 4 is not a row number"):
-        _core.probed_knn(x, probes, 2, np.array([0, 4]), 1, 1)
+        _core.probed_knn(x, homes, 2, np.array([0, 4]), probes, 1, 1)
+    probes[1] = 2
+    with pytest.raises(ValueError, match="probe 2 of query 1 is not a cluster number"):
+        _core.probed_knn(x, homes, 2, np.array([0, 1]), probes, 1, 1)
+    with pytest.raises(ValueError, match="probes a row per query"):
+        _core.probed_knn(x, homes, 2, np.array([0, 1, 2]), probes, 1, 1)
+
+
+def test_nearest_centroids_are_the_brute_force_ones_nearest_first():
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(3000, 7)).astype(np.float32)
+    centroids = rng.normal(size=(150, 7)).astype(np.float32)
+    squared = ((x[:, None, :].astype(np.float64) - centroids[None]) ** 2).sum(-1)
+    for count in (1, 20, 150):  # 3000 rows > 150 centroids: the seeded selection
+        nearest = _core.nearest_centroids(x, centroids, count, 2)
+        expected = np.argsort(squared, axis=1, kind="stable")[:, :count]
+        np.testing.assert_allclose(np.take_along_axis(squared, nearest, axis=1),
+                                   np.take_along_axis(squared, expected, axis=1), rtol=1e-5)
+        np.testing.assert_array_equal(nearest, _core.nearest_centroids(x, centroids, count, 1))
+    few = _core.nearest_centroids(x[:100], centroids, 20, 2)  # fewer rows than centroids
+    np.testing.assert_array_equal(few, _core.nearest_centroids(x, centroids, 20, 1)[:100])
+
+
+def test_nearest_centroids_rejects_bad_counts_and_shapes():
+    x = np.zeros((4, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="count <= 3"):
+        _core.nearest_centroids(x, x[:3], 4, 1)
+    with pytest.raises(ValueError, match="count <= 3"):
+        _core.nearest_centroids(x, x[:3], 0, 1)
+    with pytest.raises(ValueError, match="as many columns"):
+        _core.nearest_centroids(x, np.zeros((3, 3), dtype=np.float32), 1, 1)
 
 
 def _narrow_mixture(rng, n=2000, d=24):
@@ -421,7 +457,7 @@ def test_ctrl_c_interrupts_the_probed_search_within_about_a_second(ctrl_c):
     start = time.perf_counter()
     timer.start()
     with pytest.raises(KeyboardInterrupt):
-        _core.probed_knn(x, probes, clusters, np.arange(n), 100, 2)
+        _core.probed_knn(x, probes[:, 0], clusters, np.arange(n), probes, 100, 2)
     elapsed = time.perf_counter() - start
     timer.join()
     assert elapsed < 3.0  # the whole search takes far longer

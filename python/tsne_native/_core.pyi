@@ -48,11 +48,20 @@ def rerank_knn(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each row's k nearest candidates: indices (n, k) int64, distances (n, k) float64."""
 
+def nearest_centroids(
+    x: npt.ArrayLike,  # (n, d) float32
+    centroids: npt.ArrayLike,  # (m, d) float32
+    count: int,  # 1 <= count <= m
+    n_threads: int,
+) -> npt.NDArray[np.int64]:
+    """Each row's count nearest centroids (n, count) int64, nearest first."""
+
 def probed_knn(
     x: npt.ArrayLike,  # (n, d) float32
-    probes: npt.ArrayLike,  # (n, p) int64 cluster numbers in [0, m), home cluster first
+    homes: npt.ArrayLike,  # (n,) int64: each row's cluster in [0, m)
     m: int,  # the number of clusters
     queries: npt.ArrayLike,  # (n_queries,) int64 row numbers
+    probes: npt.ArrayLike,  # (n_queries, p) int64 cluster numbers, home cluster first
     c: int,  # candidates per query, 1 <= c < n
     n_threads: int,
 ) -> npt.NDArray[np.int64]:

@@ -448,14 +448,33 @@ void symmetrize_edge_cases() {
                                   std::vector<double>{}.data(), 0, 2, threads(2)));
 }
 
+// The first of each row's p probes (n x p): its home cluster.
+std::vector<std::int64_t> first_probes(const std::vector<std::int64_t>& probes, std::int64_t p) {
+    std::vector<std::int64_t> homes(probes.size() / p);
+    for (std::size_t i = 0; i < homes.size(); ++i) homes[i] = probes[i * p];
+    return homes;
+}
+
+// The probes (n x p) of rows `queries`, a row per query.
+std::vector<std::int64_t> probes_of(const std::vector<std::int64_t>& probes, std::int64_t p,
+                                    const std::vector<std::int64_t>& queries) {
+    std::vector<std::int64_t> rows;
+    for (const std::int64_t i : queries) {
+        const bool valid = i >= 0 && static_cast<std::size_t>((i + 1) * p) <= probes.size();
+        for (std::int64_t col = 0; col < p; ++col) rows.push_back(valid ? probes[i * p + col] : 0);
+    }
+    return rows;
+}
+
+// The probed search of every row, each row's home the first of its probes.
 std::vector<std::int64_t> probed(const std::vector<float>& x, std::int64_t n, std::int64_t d,
                                  const std::vector<std::int64_t>& probes, std::int64_t p,
                                  std::int64_t m, std::int64_t c, int n_threads) {
     std::vector<std::int64_t> queries(n);
     for (std::int64_t i = 0; i < n; ++i) queries[i] = i;
     std::vector<std::int64_t> candidates(n * c, -7);
-    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, queries.data(), n, c,
-                     candidates.data(), threads(n_threads));
+    tsne::probed_knn(x.data(), n, d, first_probes(probes, p).data(), m, queries.data(), n,
+                     probes.data(), p, c, candidates.data(), threads(n_threads));
     return candidates;
 }
 
@@ -522,8 +541,8 @@ void probed_knn_edge_cases() {
     // Some queries, one twice: the same candidates (as sets) as in the search of every row.
     const std::vector<std::int64_t> some{650, 4, 4, 123};
     std::vector<std::int64_t> some_found(some.size() * c);
-    tsne::probed_knn(x.data(), n, d, probes.data(), p, m, some.data(), 4, c, some_found.data(),
-                     threads(2));
+    tsne::probed_knn(x.data(), n, d, first_probes(probes, p).data(), m, some.data(), 4,
+                     probes_of(probes, p, some).data(), p, c, some_found.data(), threads(2));
     bool same = true;
     for (std::size_t t = 0; t < some.size(); ++t) {
         std::vector<std::int64_t> mine(some_found.begin() + t * c,
@@ -539,18 +558,61 @@ void probed_knn_edge_cases() {
     std::vector<std::int64_t> out(n * c);
     auto search = [&](const std::vector<std::int64_t>& probes_, std::int64_t m_,
                       const std::vector<std::int64_t>& queries, std::int64_t c_) {
-        tsne::probed_knn(x.data(), n, d, probes_.data(), p, m_, queries.data(),
-                         static_cast<std::int64_t>(queries.size()), c_, out.data(), threads(2));
+        tsne::probed_knn(x.data(), n, d, first_probes(probes_, p).data(), m_, queries.data(),
+                         static_cast<std::int64_t>(queries.size()),
+                         probes_of(probes_, p, queries).data(), p, c_, out.data(), threads(2));
     };
     std::vector<std::int64_t> bad = probes;
     bad[17] = m;
     EXPECT_THROW(std::invalid_argument, search(bad, m, some, c));
     bad[17] = -1;
     EXPECT_THROW(std::invalid_argument, search(bad, m, some, c));
+    bad = probes;
+    bad[0] = m;  // the home of row 0, which no query probes
+    EXPECT_THROW(std::invalid_argument, search(bad, m, some, c));
     EXPECT_THROW(std::invalid_argument, search(probes, 0, some, c));
     EXPECT_THROW(std::invalid_argument, search(probes, m, some, n));
     EXPECT_THROW(std::invalid_argument, search(probes, m, std::vector<std::int64_t>{3, n}, c));
     EXPECT_THROW(std::invalid_argument, search(probes, m, std::vector<std::int64_t>{-1}, c));
+}
+
+void nearest_centroids_edge_cases() {
+    std::printf("nearest_centroids\n");
+    const std::int64_t n = 900, d = 6, m = 70;
+    const std::vector<float> x = random_data<float>(n, d, 16);
+    const std::vector<float> centroids = random_data<float>(m, d, 17);
+    for (const std::int64_t count : {std::int64_t{1}, std::int64_t{9}, m}) {
+        std::vector<std::int64_t> nearest(n * count);
+        tsne::nearest_centroids(x.data(), n, d, centroids.data(), m, count, nearest.data(),
+                                threads(2));
+        // The count nearest, nearest first: each one's distance is the s-th smallest
+        // (up to rounding in the GEMM keys, which may swap near-ties).
+        bool nearest_first = true;
+        for (std::int64_t i = 0; i < n; ++i) {
+            std::vector<double> squared(m, 0.0);
+            for (std::int64_t j = 0; j < m; ++j) {
+                for (std::int64_t col = 0; col < d; ++col) {
+                    const double diff = double(x[i * d + col]) - double(centroids[j * d + col]);
+                    squared[j] += diff * diff;
+                }
+            }
+            std::vector<double> sorted = squared;
+            std::sort(sorted.begin(), sorted.end());
+            for (std::int64_t s = 0; s < count; ++s) {
+                const std::int64_t j = nearest[i * count + s];
+                nearest_first = nearest_first && j >= 0 && j < m &&
+                                std::abs(squared[j] - sorted[s]) < 1e-4 * (1.0 + sorted[s]);
+            }
+        }
+        CHECK(nearest_first);
+    }
+    std::vector<std::int64_t> out(n);
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::nearest_centroids(x.data(), n, d, centroids.data(), m, m + 1, out.data(),
+                                         threads(1)));
+    EXPECT_THROW(std::invalid_argument,
+                 tsne::nearest_centroids(x.data(), n, d, centroids.data(), 0, 1, out.data(),
+                                         threads(1)));
 }
 
 void thread_count_does_not_matter() {
@@ -633,6 +695,7 @@ int main() {
         knn_edge_cases<double>("double");
         knn_extreme_values();
         probed_knn_edge_cases();
+        nearest_centroids_edge_cases();
         calibrate_edge_cases();
         symmetrize_edge_cases();
         thread_count_does_not_matter();

@@ -18,9 +18,9 @@ from ._approximate import (
     RECALL_CHECK_ROWS,
     TARGET_RECALL,
     kmeans,
-    nearest_centroids,
     neighbor_reach,
     principal_axes,
+    probe_counts,
     project,
     row_norms,
     sample_center,
@@ -32,8 +32,8 @@ from ._approximate import (
 # transform), and the last of few is more often misranked by the projection
 # (at 2 per neighbour, 64 dimensions missed the recall target on MNIST).
 CANDIDATES_PER_NEIGHBOR = 4
-# The index tries probing this many clusters first, then twice as many, and
-# so on: with 4 candidates per neighbour fewer clusters than the approximate
+# The index tries probing this many clusters first, then more as
+# probe_counts says: with 4 candidates per neighbour fewer clusters than the approximate
 # search starts at already reach the recall target (32 on MNIST), and every
 # query pays for each cluster it probes.
 QUERY_FIRST_PROBES = FIRST_PROBES // 4
@@ -48,7 +48,7 @@ class QueryIndex:
     re-ranked by exact distances in the data.  On more than
     ``(2 * FIRST_PROBES + 1) * CLUSTER_ROWS`` rows they come from an inverted
     file: the rows of each query's ``probes`` nearest k-means centroids.
-    ``probes`` starts at ``QUERY_FIRST_PROBES`` and doubles until the candidates
+    ``probes`` starts at ``QUERY_FIRST_PROBES`` and grows until the candidates
     of ``RECALL_CHECK_ROWS`` sampled rows (as queries, themselves left out)
     hold ``TARGET_RECALL`` of their k nearest rows; where no inverted file
     does, every projected row is a candidate, and where the projection falls
@@ -120,7 +120,7 @@ class QueryIndex:
             order = np.arange(len(queries))
             candidates = self._nearest_projected(projected, self.count)
         else:
-            probes = nearest_centroids(projected, self.centroids, self.probes)
+            probes = _core.nearest_centroids(projected, self.centroids, self.probes, threads)
             # Queries in the order of their nearest centroid: neighbouring
             # queries share candidates, which the re-ranking then reads from cache.
             order = np.argsort(probes[:, 0], kind="stable")
@@ -155,17 +155,19 @@ class QueryIndex:
         n_clusters = len(self.projected) // CLUSTER_ROWS
         if n_clusters <= 2 * FIRST_PROBES:
             return None, None, None
-        centroids = kmeans(self.projected, n_clusters, rng)
-        homes = nearest_centroids(self.projected, centroids, 1)[:, 0]
-        probes = QUERY_FIRST_PROBES
-        while 2 * probes < len(centroids):
-            self.centroids, self.homes = centroids, homes
-            points = self.projected[sample]
-            found = self._probed(points, nearest_centroids(points, centroids, probes),
+        centroids = kmeans(self.projected, n_clusters, rng, threads)
+        self.centroids = centroids
+        self.homes = _core.nearest_centroids(self.projected, centroids, 1, threads)[:, 0]
+        points = self.projected[sample]
+        counts = probe_counts(QUERY_FIRST_PROBES, len(centroids))
+        if not counts:  # duplicates left too few clusters
+            return None, None, None
+        nearest = _core.nearest_centroids(points, centroids, counts[-1], threads)
+        for probes in counts:
+            found = self._probed(points, np.ascontiguousarray(nearest[:, :probes]),
                                  self.count + 1, threads)
             if good_enough(self._without(sample, found)):
-                return centroids, homes, probes
-            probes *= 2
+                return centroids, self.homes, probes
         return None, None, None
 
     def _probed(self, points, probes, count, threads):

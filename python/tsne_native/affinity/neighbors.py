@@ -46,8 +46,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         be missed, typically under ${loss}).  From ${inverted_rows} rows on, each point
         searches only the k-means clusters (of about ${cluster_rows} rows) of its ${probes}
         nearest centroids in the projection; below, the whole projection.
-        Each choice is first checked on ${check_rows} sampled points and widened (twice
-        the clusters, then the whole projection, then twice its dimension)
+        Each choice is first checked on ${check_rows} sampled points and widened (${growth}
+        times the clusters, then the whole projection, then twice its dimension)
         while they would lose more than ${loss} of their neighbours.  Data with
         ${narrow} features or fewer, which no projection shrinks twofold, is
         clustered in its own coordinates: each point's ``k`` nearest rows in
