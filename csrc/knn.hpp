@@ -78,7 +78,8 @@ void nearest_centroids(const float* x, std::int64_t n, std::int64_t d, const flo
 //
 // The queries of a home cluster are searched together: for each cluster any
 // of them probes, the queries probing it are gathered and multiplied with its
-// rows in one GEMM, whose products rank candidates as in exact_knn.  Results
+// rows, packed once in panels, four queries by sixteen rows at a time in
+// vector registers; the products rank candidates as in exact_knn.  Results
 // do not depend on options.n_threads; a query's candidates, as a set, do not
 // depend on the other queries (but for rounding in the products).
 //

@@ -1,12 +1,12 @@
 // The probed search (probed_knn): candidate neighbours from an inverted file.
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "blas.hpp"
 #include "knn.hpp"
 #include "knn_common.hpp"
 
@@ -33,22 +33,58 @@ Groups group_by_cluster(std::int64_t count, std::int64_t m, ClusterOf cluster_of
     return groups;
 }
 
-// The rows of x grouped by home cluster, as the probed search reads them.
+// Rows per panel of the inverted file, and queries per tile of the search:
+// a tile's 4 x 16 dot products stay in eight 8-float vector registers
+// while the panel's rows stream past (about 80 GFLOPS on one AVX2 core for
+// 50 dimensions, where per-cluster GEMM calls reached 15: they re-packed
+// each small cluster on every call).
+constexpr std::int64_t kPanelRows = 16;
+constexpr std::int64_t kTileQueries = 4;
+// Queries a block gathers from neighbouring homes before it is searched.
+constexpr std::int64_t kBlockFill = 192;
+
+// The rows of x grouped by home cluster, as the probed search reads them:
+// each cluster's rows fill whole panels of kPanelRows slots, padded with
+// slots whose key is +inf, and a panel holds its rows dimension by dimension
+// (d x kPanelRows), the layout the tile kernel loads.
 struct InvertedFile {
-    Groups rows;                          // the caller's rows, cluster by cluster
-    std::vector<std::int64_t> positions;  // the sorted position of each caller's row
-    std::vector<float> x;                 // the rows in sorted order (n x d)
+    std::vector<std::int64_t> cluster_starts;  // m + 1: each cluster's first slot
+    std::vector<std::int64_t> slot_rows;       // the caller's row in each slot, -1 for padding
+    std::vector<std::int64_t> row_slots;       // the slot of each of the caller's rows
+    std::vector<float> panels;                 // slots x d
+    std::vector<float> squared_norms;          // per slot: ||row||^2, +inf for padding
 };
 
 // `homes[i]` is row i's home cluster.
 InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
                     std::int64_t m) {
-    InvertedFile file{group_by_cluster(n, m, [&](std::int64_t i) { return homes[i]; }),
-                      std::vector<std::int64_t>(n), std::vector<float>(n * d)};
-    for (std::int64_t position = 0; position < n; ++position) {
-        const std::int64_t i = file.rows.items[position];
-        file.positions[i] = position;
-        std::copy_n(x + i * d, d, file.x.data() + position * d);
+    const Groups rows = group_by_cluster(n, m, [&](std::int64_t i) { return homes[i]; });
+    InvertedFile file;
+    file.cluster_starts.assign(m + 1, 0);
+    for (std::int64_t j = 0; j < m; ++j) {
+        const std::int64_t size = rows.starts[j + 1] - rows.starts[j];
+        file.cluster_starts[j + 1] =
+            file.cluster_starts[j] + (size + kPanelRows - 1) / kPanelRows * kPanelRows;
+    }
+    const std::int64_t slots = file.cluster_starts[m];
+    file.slot_rows.assign(slots, -1);
+    file.row_slots.resize(n);
+    file.panels.assign(slots * d, 0.0f);
+    file.squared_norms.assign(slots, std::numeric_limits<float>::infinity());
+    for (std::int64_t j = 0; j < m; ++j) {
+        for (std::int64_t t = rows.starts[j]; t < rows.starts[j + 1]; ++t) {
+            const std::int64_t i = rows.items[t];
+            const std::int64_t slot = file.cluster_starts[j] + (t - rows.starts[j]);
+            file.slot_rows[slot] = i;
+            file.row_slots[i] = slot;
+            float* panel = file.panels.data() + (slot - slot % kPanelRows) * d;
+            double squared = 0.0;
+            for (std::int64_t col = 0; col < d; ++col) {
+                panel[col * kPanelRows + slot % kPanelRows] = x[i * d + col];
+                squared += double(x[i * d + col]) * double(x[i * d + col]);
+            }
+            file.squared_norms[slot] = static_cast<float>(squared);
+        }
     }
     return file;
 }
@@ -75,8 +111,9 @@ struct ProbedQueries {
 
 // The queries grouped by home cluster, cut into blocks of at most kQueryBlock.
 // A block holds one home's queries, or, while it has fewer than `fill`, those
-// of the next homes too: queries that are not rows of the file are few per
-// home, and one GEMM per probed cluster then serves several homes' queries.
+// of the next homes too (in the order of `by_home`'s groups, which puts
+// neighbouring homes next to each other): their probes overlap, so that each
+// probed cluster, brought from memory once per block, serves more queries.
 std::vector<QueryBlock> query_blocks(const Groups& by_home, std::int64_t fill) {
     std::vector<QueryBlock> blocks;
     std::int64_t first = 0;
@@ -95,6 +132,33 @@ std::vector<QueryBlock> query_blocks(const Groups& by_home, std::int64_t fill) {
         blocks.push_back({first, static_cast<std::int64_t>(by_home.items.size()) - first});
     }
     return blocks;
+}
+
+// Each home cluster's place in a walk through them that goes from each home
+// to the nearest one not yet visited among those probed by one of its
+// queries (its probes are nearest first), or else to the lowest-numbered
+// one left: homes near each other get near places.
+std::vector<std::int64_t> walk_ranks(const ProbedQueries& queries, std::int64_t m) {
+    std::vector<std::int64_t> guide(m, -1);  // one query of each home, if it has any
+    for (std::int64_t t = 0; t < queries.count; ++t) guide[queries.probes[t * queries.p]] = t;
+    std::vector<std::int64_t> ranks(m, -1);
+    std::int64_t lowest_left = 0, current = -1;
+    for (std::int64_t rank = 0; rank < m; ++rank) {
+        std::int64_t next = -1;
+        if (current >= 0 && guide[current] >= 0) {
+            const std::int64_t* probes = queries.probes + guide[current] * queries.p;
+            for (std::int64_t col = 1; col < queries.p && next < 0; ++col) {
+                if (ranks[probes[col]] < 0) next = probes[col];
+            }
+        }
+        if (next < 0) {
+            while (ranks[lowest_left] >= 0) ++lowest_left;
+            next = lowest_left;
+        }
+        ranks[next] = rank;
+        current = next;
+    }
+    return ranks;
 }
 
 // The work of one query block: the clusters its queries probe, and for each
@@ -153,16 +217,87 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
 struct ProbeScratch {
     ProbeLists lists;
     std::vector<std::int64_t> rows;           // the caller's row of each of the block's queries
-    std::vector<float> gathered;              // the queries probing one cluster
-    std::vector<float> products;              // kQueryBlock x kReferenceBlock
+    std::vector<float> gathered;              // the queries probing one cluster, whole tiles
+    std::vector<Candidates<float>*> best;     // their candidates
+    std::vector<std::int64_t> selves;         // their own slots (-1: not rows of the file)
     std::vector<Candidates<float>::Entry> entries;
 };
 
+// Eight floats in a vector register where the target has them (two SSE
+// registers otherwise): GCC's vector extension, so that one source serves
+// the AVX2 clone and the portable one.
+typedef float Floats8 __attribute__((vector_size(32), aligned(4)));
+typedef std::int32_t Ints8 __attribute__((vector_size(32), aligned(4)));
+typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
+
+inline bool any_lane(Ints8 mask) {
+    const Words4 words = reinterpret_cast<Words4>(mask);
+    return (words[0] | words[1] | words[2] | words[3]) != 0;
+}
+
+// Offers the rows of one cluster (slots [first, end), whole panels) to
+// `count` queries: gathered rows (kTileQueries-padded, d columns), their
+// candidates and their own slots.  The key of a slot is ||y||^2 - 2 x.y
+// (||x||^2 is the same per query); a tile's keys are compared with each
+// query's threshold in vector registers, and only those below it are offered.
+TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t first,
+                                      std::int64_t end, std::int64_t d, const float* gathered,
+                                      std::int64_t count, Candidates<float>* const* best,
+                                      const std::int64_t* selves) {
+    constexpr std::int64_t kHalves = kPanelRows / 8;
+    // Panel by panel, all the queries' tiles: the panel stays in L1 (the
+    // whole cluster did not, tile after tile, and its loads stalled).
+    for (std::int64_t slot = first; slot < end; slot += kPanelRows) {
+        const float* panel = file.panels.data() + slot * d;
+        Floats8 norms[kHalves];
+        for (std::int64_t h = 0; h < kHalves; ++h) {
+            norms[h] = *reinterpret_cast<const Floats8*>(file.squared_norms.data() + slot + 8 * h);
+        }
+        for (std::int64_t tile = 0; tile < count; tile += kTileQueries) {
+            const float* queries = gathered + tile * d;
+            Floats8 dots[kTileQueries][kHalves];
+            for (std::int64_t q = 0; q < kTileQueries; ++q) {
+                for (std::int64_t h = 0; h < kHalves; ++h) dots[q][h] = Floats8{} + 0.0f;
+            }
+            for (std::int64_t col = 0; col < d; ++col) {
+                Floats8 rows[kHalves];
+                for (std::int64_t h = 0; h < kHalves; ++h) {
+                    rows[h] = *reinterpret_cast<const Floats8*>(panel + col * kPanelRows + 8 * h);
+                }
+                for (std::int64_t q = 0; q < kTileQueries; ++q) {
+                    const float value = queries[q * d + col];
+                    for (std::int64_t h = 0; h < kHalves; ++h) dots[q][h] += value * rows[h];
+                }
+            }
+            // A constant trip count (not the queries left) keeps `dots` in registers.
+            for (std::int64_t q = 0; q < kTileQueries; ++q) {
+                if (tile + q == count) break;
+                Candidates<float>& candidates = *best[tile + q];
+                const float threshold = candidates.threshold();
+                Floats8 keys[kHalves];
+                Ints8 below = {};
+                for (std::int64_t h = 0; h < kHalves; ++h) {
+                    keys[h] = norms[h] - 2.0f * dots[q][h];
+                    below |= keys[h] < threshold;
+                }
+                if (!any_lane(below)) continue;
+                for (std::int64_t lane = 0; lane < kPanelRows; ++lane) {
+                    const float key = keys[lane / 8][lane % 8];
+                    const std::int64_t id = slot + lane;
+                    if (key < candidates.threshold() && id != selves[tile + q]) {
+                        candidates.offer(key, id);
+                    }
+                }
+            }
+        }
+    }
+}
+
 // Searches the `size` queries numbered numbers[0 .. size) in the caller's list.
 void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t c,
-                         const RankingTerms<float>& terms, const ProbedQueries& queries,
-                         const std::int64_t* numbers, std::int64_t size,
-                         ProbeScratch& scratch, ParallelGuard& guard, std::int64_t* candidates) {
+                         const ProbedQueries& queries, const std::int64_t* numbers,
+                         std::int64_t size, ProbeScratch& scratch, ParallelGuard& guard,
+                         std::int64_t* candidates) {
     scratch.rows.resize(size);
     std::vector<Candidates<float>> best;
     best.reserve(size);
@@ -176,31 +311,26 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
         if (guard.checkpoint()) return;
         const std::int64_t* members = lists.members.data() + lists.starts[u];
         const std::int64_t count = lists.starts[u + 1] - lists.starts[u];
+        const std::int64_t padded = (count + kTileQueries - 1) / kTileQueries * kTileQueries;
+        scratch.gathered.resize(padded * d);
+        scratch.best.resize(count);
+        scratch.selves.resize(count);
+        std::fill(scratch.gathered.begin() + count * d, scratch.gathered.end(), 0.0f);
         for (std::int64_t q = 0; q < count; ++q) {
-            std::copy_n(queries.points + scratch.rows[members[q]] * d, d,
-                        scratch.gathered.data() + q * d);
+            const std::int64_t row = scratch.rows[members[q]];
+            std::copy_n(queries.points + row * d, d, scratch.gathered.data() + q * d);
+            scratch.best[q] = &best[members[q]];
+            scratch.selves[q] = queries.in_file ? file.row_slots[row] : -1;
         }
-        const std::int64_t cluster_start = file.rows.starts[lists.clusters[u]];
-        const std::int64_t cluster_end = file.rows.starts[lists.clusters[u] + 1];
-        for (std::int64_t first_ref = cluster_start; first_ref < cluster_end;
-             first_ref += kReferenceBlock) {
-            const std::int64_t refs = std::min(kReferenceBlock, cluster_end - first_ref);
-            gemm_abt(scratch.gathered.data(), file.x.data() + first_ref * d,
-                     scratch.products.data(), count, refs, d, kReferenceBlock);
-            for (std::int64_t q = 0; q < count; ++q) {
-                const std::int64_t self =
-                    queries.in_file ? file.positions[scratch.rows[members[q]]] : -1;
-                offer_block_row(scratch.products.data() + q * kReferenceBlock,
-                                terms.offset.data() + first_ref, terms.scale.data() + first_ref,
-                                refs, first_ref, self, best[members[q]]);
-            }
-        }
+        offer_cluster(file, file.cluster_starts[lists.clusters[u]],
+                      file.cluster_starts[lists.clusters[u] + 1], d, scratch.gathered.data(),
+                      count, scratch.best.data(), scratch.selves.data());
     }
     for (std::int64_t r = 0; r < size; ++r) {
         const auto [entries, count] = best[r].best();
         std::int64_t* out = candidates + numbers[r] * c;
         for (std::int64_t col = 0; col < c; ++col) {
-            out[col] = col < count ? file.rows.items[entries[col].id] : -1;
+            out[col] = col < count ? file.slot_rows[entries[col].id] : -1;
         }
     }
 }
@@ -229,29 +359,24 @@ void check_queries(const std::int64_t* queries, std::int64_t n_queries, std::int
 }
 
 // The c nearest candidates of each query among the file's rows.
-void search_probed(const InvertedFile& file, std::int64_t n, std::int64_t d, std::int64_t m,
+void search_probed(const InvertedFile& file, std::int64_t d, std::int64_t m,
                    const ProbedQueries& queries, std::int64_t c, std::int64_t* candidates,
                    const RunOptions& options) {
-    const int n_threads = std::max(1, options.n_threads);
-    const RankingTerms<float> terms = ranking_terms(file.x.data(), n, d, Metric::euclidean,
-                                                    n_threads);
+    const std::vector<std::int64_t> ranks = walk_ranks(queries, m);
     const Groups by_home = group_by_cluster(queries.count, m, [&](std::int64_t t) {
-        return queries.probes[t * queries.p];
+        return ranks[queries.probes[t * queries.p]];
     });
-    const std::vector<QueryBlock> blocks = query_blocks(by_home, queries.in_file ? 1 : kQueryBlock);
-    SingleThreadedBlas single_threaded_blas;
+    const std::vector<QueryBlock> blocks = query_blocks(by_home, kBlockFill);
     for_each_block<ProbeScratch>(
         static_cast<std::int64_t>(blocks.size()), options,
         [&](ProbeScratch& scratch) {
             scratch.lists.counts.assign(m, 0);
             scratch.lists.rank_totals.assign(m, 0);
             scratch.lists.last_query.assign(m, -1);
-            scratch.gathered.resize(kQueryBlock * d);
-            scratch.products.resize(kQueryBlock * kReferenceBlock);
             scratch.entries.resize(2 * kQueryBlock * c);
         },
         [&](std::int64_t b, ProbeScratch& scratch, ParallelGuard& guard) {
-            search_probed_block(file, d, c, terms, queries,
+            search_probed_block(file, d, c, queries,
                                 by_home.items.data() + blocks[b].first, blocks[b].size, scratch,
                                 guard, candidates);
         });
@@ -267,8 +392,7 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
     check_homes(homes, n, m);
     check_queries(queries, n_queries, n);
     check_probes(probes, n_queries, p, m);
-    check_blas_size(d);
-    search_probed(invert(x, n, d, homes, m), n, d, m,
+    search_probed(invert(x, n, d, homes, m), d, m,
                   {x, queries, n_queries, probes, p, true}, c, candidates, options);
 }
 
@@ -281,10 +405,9 @@ void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std:
     }
     check_homes(homes, n, m);
     check_probes(probes, n_queries, p, m);
-    check_blas_size(d);
     std::vector<std::int64_t> rows(static_cast<std::size_t>(n_queries));
     std::iota(rows.begin(), rows.end(), std::int64_t{0});
-    search_probed(invert(x, n, d, homes, m), n, d, m,
+    search_probed(invert(x, n, d, homes, m), d, m,
                   {queries, rows.data(), n_queries, probes, p, false}, c, candidates, options);
 }
 

@@ -257,6 +257,19 @@ def test_probed_search_rejects_homes_probes_and_queries_outside_their_range():
         _core.probed_knn(x, homes, 2, np.array([0, 1, 2]), probes, 1, 1)
 
 
+def test_inverted_file_clusters_grow_with_the_root_of_the_rows_beyond_a_size():
+    small = _approximate.inverted_file_shape(100_000)
+    assert small == (_approximate.CLUSTER_ROWS, _approximate.FIRST_PROBES)
+    rows, probes = _approximate.inverted_file_shape(1_000_000)
+    assert rows == 1000 // _approximate.ROWS_PER_ROOT and rows > _approximate.CLUSTER_ROWS
+    # As many rows probed first as with the small clusters (within one cluster's rows).
+    assert abs(rows * probes - small[0] * small[1]) <= rows
+    assert not _approximate.inverted_file_fits(2 * _approximate.FIRST_PROBES
+                                               * _approximate.CLUSTER_ROWS)
+    assert _approximate.inverted_file_fits((2 * _approximate.FIRST_PROBES + 1)
+                                           * _approximate.CLUSTER_ROWS)
+
+
 def test_nearest_centroids_are_the_brute_force_ones_nearest_first():
     rng = np.random.default_rng(12)
     x = rng.normal(size=(3000, 7)).astype(np.float32)

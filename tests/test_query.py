@@ -40,6 +40,7 @@ def test_queries_get_the_nearest_rows_of_the_data(n_features, metric):
 def test_large_data_is_searched_through_an_inverted_file_at_the_recall_target():
     rng = np.random.default_rng(5)
     n = (2 * _approximate.FIRST_PROBES + 1) * _approximate.CLUSTER_ROWS + 500
+    assert _approximate.inverted_file_fits(n)
     centers = rng.normal(scale=4.0, size=(40, 6))
     data = (centers[rng.integers(40, size=n)] + rng.normal(size=(n, 6))).astype(np.float32)
     queries = (centers[rng.integers(40, size=300)] + rng.normal(size=(300, 6)))

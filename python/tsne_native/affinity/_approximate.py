@@ -11,6 +11,8 @@ caller searches exactly.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _core
@@ -36,6 +38,13 @@ RECALL_CHECK_ROWS = 500
 CLUSTER_ROWS = 128
 FIRST_PROBES = 64
 PROBE_GROWTH = 1.25
+# On more than (CLUSTER_ROWS * ROWS_PER_ROOT) ** 2 rows, clusters hold
+# sqrt(n_samples) / ROWS_PER_ROOT rows, and fewer of them are probed first
+# (as many rows in all): finding every row's nearest centroids costs
+# n_samples ** 2 / cluster rows, the probed search a cost that grows with the
+# rows probed, and on a million rows clusters of 250 rows balance the two
+# (see inverted_file_shape).
+ROWS_PER_ROOT = 4
 # Centroids: Lloyd's k-means, this many iterations on this many sampled rows per cluster.
 KMEANS_ITERATIONS = 5
 KMEANS_ROWS_PER_CLUSTER = 32
@@ -45,15 +54,29 @@ def settings_in_words():
     """The settings above as the words and numbers a docstring quotes."""
     return {"candidates": CANDIDATES_PER_NEIGHBOR, "dimensions": PROJECTED_DIMENSIONS,
             "loss": f"{1 - TARGET_RECALL:.0%}", "cluster_rows": CLUSTER_ROWS,
+            "root_rows": f"{(CLUSTER_ROWS * ROWS_PER_ROOT) ** 2:,}",
+            "per_root": ROWS_PER_ROOT,
             "probes": FIRST_PROBES, "growth": f"{PROBE_GROWTH:g}",
             "check_rows": RECALL_CHECK_ROWS,
             # An inverted file needs more than 2 * FIRST_PROBES clusters.
             "inverted_rows": f"{(2 * FIRST_PROBES + 1) * CLUSTER_ROWS:,}"}
 
 
+def inverted_file_shape(n_rows):
+    """Rows per cluster and clusters probed first, ``(int, int)``, of an inverted file.
+
+    ``CLUSTER_ROWS`` and ``FIRST_PROBES``; on more than ``(CLUSTER_ROWS *
+    ROWS_PER_ROOT) ** 2`` rows, clusters of ``sqrt(n_rows) / ROWS_PER_ROOT``
+    rows, of which as many fewer are probed first.
+    """
+    cluster_rows = max(CLUSTER_ROWS, math.isqrt(n_rows) // ROWS_PER_ROOT)
+    return cluster_rows, max(1, FIRST_PROBES * CLUSTER_ROWS // cluster_rows)
+
+
 def inverted_file_fits(n_rows):
-    """Whether ``n_rows`` make more than 2 * FIRST_PROBES clusters, as an inverted file needs."""
-    return n_rows // CLUSTER_ROWS > 2 * FIRST_PROBES
+    """Whether ``n_rows`` make more than twice the first probes in clusters, as the file needs."""
+    cluster_rows, first_probes = inverted_file_shape(n_rows)
+    return n_rows // cluster_rows > 2 * first_probes
 
 
 def approximate_search(data, k, metric, threads, random_state):
@@ -138,7 +161,7 @@ def _projected_candidates(projected, count, queries, good_enough, threads, rng):
 def _inverted_file_candidates(points, count, queries, good_enough, threads, rng):
     """The ``count`` nearest rows of every row among its probed clusters, if the sample allows.
 
-    k-means clusters of about ``CLUSTER_ROWS`` rows, each row searching those
+    k-means clusters (:func:`inverted_file_shape`), each row searching those
     of its nearest centroids: as many as the first of :func:`probe_counts`
     for which ``good_enough`` accepts what the sampled ``queries`` get.  The
     sample alone tries each count; every row's probes are found once, for
@@ -151,9 +174,10 @@ def _inverted_file_candidates(points, count, queries, good_enough, threads, rng)
     """
     if not inverted_file_fits(len(points)):
         return None
-    centroids = kmeans(points, len(points) // CLUSTER_ROWS, rng, threads)
+    cluster_rows, first_probes = inverted_file_shape(len(points))
+    centroids = kmeans(points, len(points) // cluster_rows, rng, threads)
     homes = _core.nearest_centroids(points, centroids, 1, threads)[:, 0]
-    counts = probe_counts(FIRST_PROBES, len(centroids))
+    counts = probe_counts(first_probes, len(centroids))
     if not counts:  # duplicates left too few clusters
         return None
     sample_probes = _core.nearest_centroids(points[queries], centroids, counts[-1], threads)

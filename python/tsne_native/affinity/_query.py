@@ -12,11 +12,11 @@ import numpy as np
 
 from .. import _core
 from ._approximate import (
-    CLUSTER_ROWS,
-    FIRST_PROBES,
     PROJECTED_DIMENSIONS,
     RECALL_CHECK_ROWS,
     TARGET_RECALL,
+    inverted_file_fits,
+    inverted_file_shape,
     kmeans,
     neighbor_reach,
     principal_axes,
@@ -32,11 +32,11 @@ from ._approximate import (
 # transform), and the last of few is more often misranked by the projection
 # (at 2 per neighbour, 64 dimensions missed the recall target on MNIST).
 CANDIDATES_PER_NEIGHBOR = 4
-# The index tries probing this many clusters first, then more as
-# probe_counts says: with 4 candidates per neighbour fewer clusters than the approximate
-# search starts at already reach the recall target (32 on MNIST), and every
-# query pays for each cluster it probes.
-QUERY_FIRST_PROBES = FIRST_PROBES // 4
+# The index tries probing this share of the approximate search's first probes
+# first, then more as probe_counts says: with 4 candidates per neighbour fewer
+# clusters already reach the recall target (32 of 128 rows on MNIST), and
+# every query pays for each cluster it probes.
+QUERY_PROBES_SHARE = 1 / 4
 
 
 class QueryIndex:
@@ -45,10 +45,10 @@ class QueryIndex:
     Candidates are ranked in float32 in a PCA projection to
     ``PROJECTED_DIMENSIONS`` (for data more than twice as wide; else in the
     data itself, centered), ``CANDIDATES_PER_NEIGHBOR * k`` per query, and
-    re-ranked by exact distances in the data.  On more than
-    ``(2 * FIRST_PROBES + 1) * CLUSTER_ROWS`` rows they come from an inverted
-    file: the rows of each query's ``probes`` nearest k-means centroids.
-    ``probes`` starts at ``QUERY_FIRST_PROBES`` and grows until the candidates
+    re-ranked by exact distances in the data.  Where the approximate search
+    would use an inverted file, so does the index (its shape too): the rows of
+    each query's ``probes`` nearest k-means centroids.  ``probes`` starts at
+    ``QUERY_PROBES_SHARE`` of the search's first probes and grows until the candidates
     of ``RECALL_CHECK_ROWS`` sampled rows (as queries, themselves left out)
     hold ``TARGET_RECALL`` of their k nearest rows; where no inverted file
     does, every projected row is a candidate, and where the projection falls
@@ -152,14 +152,14 @@ class QueryIndex:
         ``(None, None, None)`` when the data is too small for an inverted
         file or no probing of fewer than half the clusters is good enough.
         """
-        n_clusters = len(self.projected) // CLUSTER_ROWS
-        if n_clusters <= 2 * FIRST_PROBES:
+        if not inverted_file_fits(len(self.projected)):
             return None, None, None
-        centroids = kmeans(self.projected, n_clusters, rng, threads)
+        cluster_rows, first_probes = inverted_file_shape(len(self.projected))
+        centroids = kmeans(self.projected, len(self.projected) // cluster_rows, rng, threads)
         self.centroids = centroids
         self.homes = _core.nearest_centroids(self.projected, centroids, 1, threads)[:, 0]
         points = self.projected[sample]
-        counts = probe_counts(QUERY_FIRST_PROBES, len(centroids))
+        counts = probe_counts(max(1, round(first_probes * QUERY_PROBES_SHARE)), len(centroids))
         if not counts:  # duplicates left too few clusters
             return None, None, None
         nearest = _core.nearest_centroids(points, centroids, counts[-1], threads)

@@ -20,7 +20,7 @@ SEARCH_BYTES_PER_NEIGHBOR = 48
 # projection shrinks the data at least twofold ...
 AUTO_APPROX_MIN_SAMPLES = 20_000
 # ... and from this many when the inverted file is in the data's own
-# coordinates, exactly below: with fewer clusters, the FIRST_PROBES probed hold too
+# coordinates, exactly below: with fewer clusters, the first ones probed hold too
 # large a share of the rows to beat the exact GEMM blocks.
 AUTO_OWN_COORDINATES_MIN_SAMPLES = 100_000
 
@@ -45,7 +45,9 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         full dimension (the returned distances are exact; a true neighbour can
         be missed, typically under ${loss}).  From ${inverted_rows} rows on, each point
         searches only the k-means clusters (of about ${cluster_rows} rows) of its ${probes}
-        nearest centroids in the projection; below, the whole projection.
+        nearest centroids in the projection; below, the whole projection.  On
+        more than ${root_rows} rows clusters hold sqrt(n) / ${per_root} rows and
+        proportionally fewer are probed.
         Each choice is first checked on ${check_rows} sampled points and widened (${growth}
         times the clusters, then the whole projection, then twice its dimension)
         while they would lose more than ${loss} of their neighbours.  Data with
