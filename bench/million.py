@@ -1,7 +1,7 @@
 """Scale check (issues 5 and 18): affinities of a million rows, in a fresh process.
 
     python bench/million.py [--data {distorted,random}] [--system {tsne_native,opentsne}]
-                            [--rows N] [--method {auto,exact,approx}]
+                            [--rows N] [--method {auto,exact,approx}] [--recall-rows R]
 
 --data distorted (the default): the generated 1,000,000 x 50 MNIST set of
 bench/distorted_mnist.py (built and cached on first use).  --data random:
@@ -11,8 +11,8 @@ rows instead of tsne_native's (``--method``, default "auto").  --rows takes
 the first N rows (the threshold of "auto" is measured on such subsets).
 
 Prints the neighbour search and calibration + symmetrization times, the recall
-of 200 sampled points against a numpy brute-force search, and the peak RSS of
-the process (VmHWM), which must stay O(n k + n d).
+of 200 (--recall-rows) sampled points against a numpy brute-force search, and
+the peak RSS of the process (VmHWM), which must stay O(n k + n d).
 """
 
 import argparse
@@ -94,6 +94,8 @@ def main():
     parser.add_argument("--rows", type=int, default=N, help="search the first N rows")
     parser.add_argument("--method", choices=("auto", "exact", "approx"), default="auto",
                         help="tsne_native's search method")
+    parser.add_argument("--recall-rows", type=int, default=RECALL_ROWS,
+                        help="rows whose neighbours are checked by brute force")
     args = parser.parse_args()
     X, description = load_data(args.data, args.rows)
     k = 3 * PERPLEXITY
@@ -106,9 +108,9 @@ def main():
           flush=True)
     peak = memory_status_mb("VmHWM")
     print(f"peak RSS: {peak:.0f} MB (data {X.nbytes / 1e6:.0f} MB)", flush=True)
-    rows = np.random.default_rng(SEED + 1).choice(len(X), RECALL_ROWS, replace=False)
+    rows = np.random.default_rng(SEED + 1).choice(len(X), args.recall_rows, replace=False)
     recall = sampled_recall(X, indices, rows)
-    print(f"recall of {RECALL_ROWS} sampled points: {recall:.4f}", flush=True)
+    print(f"recall of {args.recall_rows} sampled points: {recall:.4f}", flush=True)
     return 0
 
 

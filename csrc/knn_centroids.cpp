@@ -23,23 +23,46 @@ namespace {
 constexpr std::int64_t kCentroidRows = 64;
 constexpr std::int64_t kSeedsPerCount = 2;
 
-// The ranking keys ||c_j||^2 - 2 x.c_j of `rows` rows against all m
-// centroids, row-major with leading dimension m (||x||^2 is the same per row).
-void centroid_keys(const float* x, std::int64_t rows, std::int64_t d, const float* centroids,
-                   std::int64_t m, const RankingTerms<float>& terms, float* keys) {
+// The dot products of `rows` rows with all m centroids, row-major with
+// leading dimension m.
+void centroid_dots(const float* x, std::int64_t rows, std::int64_t d, const float* centroids,
+                   std::int64_t m, float* dots) {
     for (std::int64_t first = 0; first < m; first += kReferenceBlock) {
         const std::int64_t columns = std::min(kReferenceBlock, m - first);
-        gemm_abt(x, centroids + first * d, keys + first, rows, columns, d, m);
-    }
-    for (std::int64_t r = 0; r < rows; ++r) {
-        float* row = keys + r * m;
-        for (std::int64_t j = 0; j < m; ++j) row[j] = terms.offset[j] + terms.scale[j] * row[j];
+        gemm_abt(x, centroids + first * d, dots + first, rows, columns, d, m);
     }
 }
 
-// The centroid of the smallest key (the first of equal ones).
-std::int64_t smallest_key(const float* keys, std::int64_t m) {
-    return std::min_element(keys, keys + m) - keys;
+// Turns one row's m dot products into its ranking keys ||c_j||^2 - 2 x.c_j
+// (||x||^2 is the same for every centroid), in place, and returns the
+// centroid of the smallest key (the first of equal ones).  Minima are kept
+// per lane, so that the loop vectorizes.
+TSNE_VECTOR_CLONES std::int64_t keys_and_smallest(float* row, const RankingTerms<float>& terms,
+                                                  std::int64_t m) {
+    constexpr std::int64_t kKeyLanes = 16;
+    float lanes[kKeyLanes];
+    std::fill_n(lanes, kKeyLanes, std::numeric_limits<float>::infinity());
+    const float* offset = terms.offset.data();
+    const float* scale = terms.scale.data();
+    std::int64_t j = 0;
+    for (; j + kKeyLanes <= m; j += kKeyLanes) {
+        for (std::int64_t lane = 0; lane < kKeyLanes; ++lane) {
+            const float key = offset[j + lane] + scale[j + lane] * row[j + lane];
+            row[j + lane] = key;
+            lanes[lane] = key < lanes[lane] ? key : lanes[lane];
+        }
+    }
+    for (std::int64_t lane = 0; j < m; ++j, ++lane) {
+        row[j] = offset[j] + scale[j] * row[j];
+        lanes[lane] = row[j] < lanes[lane] ? row[j] : lanes[lane];
+    }
+    const float smallest = *std::min_element(lanes, lanes + kKeyLanes);
+    const std::int64_t found = std::find(row, row + m, smallest) - row;
+    if (found == m) {
+        throw std::invalid_argument("distances to the centroids are not finite "
+                                    "(values too large?)");
+    }
+    return found;
 }
 
 // Per-thread scratch space.
@@ -105,17 +128,17 @@ void search_centroids(const float* x, std::int64_t n, std::int64_t d, const floa
             if (guard.checkpoint()) return;
             const std::int64_t first = b * kCentroidRows;
             const std::int64_t rows = std::min(kCentroidRows, n - first);
-            centroid_keys(x + first * d, rows, d, centroids, m, terms, scratch.keys.data());
+            centroid_dots(x + first * d, rows, d, centroids, m, scratch.keys.data());
             for (std::int64_t r = 0; r < rows; ++r) {
-                const float* keys = scratch.keys.data() + r * m;
+                float* keys = scratch.keys.data() + r * m;
                 std::int64_t* out = nearest + (first + r) * count;
+                const std::int64_t smallest = keys_and_smallest(keys, terms, m);
                 if (count == 1) {
-                    out[0] = smallest_key(keys, m);
+                    out[0] = smallest;
                     continue;
                 }
                 const std::int64_t* seeds =
-                    neighborhoods == nullptr ? nullptr
-                                             : neighborhoods + smallest_key(keys, m) * width;
+                    neighborhoods == nullptr ? nullptr : neighborhoods + smallest * width;
                 write_smallest(keys, m, count, seeds, width, unit, scratch, out);
             }
         });

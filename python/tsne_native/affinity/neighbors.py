@@ -50,7 +50,8 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         proportionally fewer are probed.
         Each choice is first checked on ${check_rows} sampled points and widened (${growth}
         times the clusters, then the whole projection, then twice its dimension)
-        while they would lose more than ${loss} of their neighbours.  Data with
+        while they would lose more than ${loss} of their neighbours (by the sample's
+        mean less its standard error).  Data with
         ${narrow} features or fewer, which no projection shrinks twofold, is
         clustered in its own coordinates: each point's ``k`` nearest rows in
         its probed clusters, checked and widened the same way.  Where only a
