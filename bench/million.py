@@ -2,6 +2,7 @@
 
     python bench/million.py [--data {distorted,random}] [--system {tsne_native,opentsne}]
                             [--rows N] [--method {auto,exact,approx}] [--recall-rows R]
+                            [--stages]
 
 --data distorted (the default): the generated 1,000,000 x 50 MNIST set of
 bench/distorted_mnist.py (built and cached on first use).  --data random:
@@ -12,7 +13,9 @@ the first N rows (the threshold of "auto" is measured on such subsets).
 
 Prints the neighbour search and calibration + symmetrization times, the recall
 of 200 (--recall-rows) sampled points against a numpy brute-force search, and
-the peak RSS of the process (VmHWM), which must stay O(n k + n d).
+the peak RSS of the process (VmHWM), which must stay O(n k + n d); with
+--stages, also the time of each stage of the approximate search (k-means, the
+nearest centroids, the probed search of the sample and of every row, ...).
 """
 
 import argparse
@@ -49,6 +52,45 @@ def load_data(kind, rows):
         return X[:rows], "standard normal"
     X, _ = distorted_mnist.load(N, SEED)
     return np.array(X[:rows]), "distorted MNIST, PCA 50 (bench/distorted_mnist.py)"
+
+
+def timing_stages():
+    """Wrap the approximate search's stages so each call's time is added up; returns the sums.
+
+    Keys name the stage and, for the centroid and probed searches, the rows
+    searched and the centroids or probes per row.
+    """
+    from tsne_native.affinity import _approximate
+
+    totals = {}
+
+    def timed(owner, name, describe):
+        original = getattr(owner, name)
+
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            result = original(*args, **kwargs)
+            key = describe(name, args)
+            totals[key] = totals.get(key, 0.0) + time.perf_counter() - started
+            return result
+
+        setattr(owner, name, wrapper)
+
+    def plain(name, args):
+        return name
+
+    def centroids(name, args):
+        return f"{name}: {len(args[0]):,} rows, {args[2]} of {len(args[1]):,} centroids"
+
+    def probed(name, args):
+        return f"{name}: {len(args[3]):,} rows, {args[4].shape[1]} probes"
+
+    timed(_approximate._core, "nearest_centroids", centroids)
+    timed(_approximate._core, "probed_knn", probed)
+    timed(_approximate._core, "rerank_knn", plain)
+    for name in ("kmeans", "project", "neighbor_reach", "sampled_recall"):
+        timed(_approximate, name, plain)
+    return totals
 
 
 def tsne_native_affinities(X, k, method):
@@ -96,7 +138,10 @@ def main():
                         help="tsne_native's search method")
     parser.add_argument("--recall-rows", type=int, default=RECALL_ROWS,
                         help="rows whose neighbours are checked by brute force")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time each stage of tsne_native's approximate search")
     args = parser.parse_args()
+    stages = timing_stages() if args.stages and args.system == "tsne_native" else {}
     X, description = load_data(args.data, args.rows)
     k = 3 * PERPLEXITY
     print(f"{len(X):,} x {D} float32 ({description}), k = {k}, {args.system}, "
@@ -104,6 +149,8 @@ def main():
     indices, search_seconds, calibration_seconds, nnz, method = SYSTEMS[args.system](
         X, k, args.method)
     print(f"neighbours ({method}): {search_seconds:.1f} s", flush=True)
+    for stage, seconds in stages.items():
+        print(f"  {stage}: {seconds:.2f} s (summed over its calls)", flush=True)
     print(f"calibration + symmetrization: {calibration_seconds:.1f} s; P has {nnz:,} entries",
           flush=True)
     peak = memory_status_mb("VmHWM")

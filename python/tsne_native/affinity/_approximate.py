@@ -42,9 +42,9 @@ PROBE_GROWTH = 1.25
 # On more than (CLUSTER_ROWS * ROWS_PER_ROOT) ** 2 rows, clusters hold
 # sqrt(n_samples) / ROWS_PER_ROOT rows, and fewer of them are probed first
 # (as many rows in all): finding every row's nearest centroids costs
-# n_samples ** 2 / cluster rows, the probed search a cost that grows with the
-# rows probed, and on a million rows clusters of 250 rows balance the two
-# (see inverted_file_shape).
+# n_samples ** 2 / cluster rows, which fixed-size clusters let grow
+# quadratically, while the probed search costs about the rows probed,
+# whatever their clusters (see inverted_file_shape).
 ROWS_PER_ROOT = 4
 # Centroids: Lloyd's k-means, this many iterations on this many sampled rows per cluster.
 KMEANS_ITERATIONS = 5
