@@ -225,8 +225,9 @@ struct ProbeScratch {
 
 // Eight floats in a vector register where the target has them (two SSE
 // registers otherwise): GCC's vector extension, so that one source serves
-// the AVX2 clone and the portable one.
-typedef float Floats8 __attribute__((vector_size(32), aligned(4)));
+// the AVX2 clone and the portable one.  Loaded from float arrays, hence
+// unaligned and may_alias (as the intrinsics' own __m256 is).
+typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef std::int32_t Ints8 __attribute__((vector_size(32), aligned(4)));
 typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
 
