@@ -35,9 +35,8 @@ Groups group_by_cluster(std::int64_t count, std::int64_t m, ClusterOf cluster_of
 
 // Rows per panel of the inverted file, and queries per tile of the search:
 // a tile's 4 x 16 dot products stay in eight 8-float vector registers
-// while the panel's rows stream past (about 80 GFLOPS on one AVX2 core for
-// 50 dimensions, where per-cluster GEMM calls reached 15: they re-packed
-// each small cluster on every call).
+// while the panel's rows stream past (per-cluster GEMM calls re-packed each
+// small cluster on every call; bench/RESULTS.md has the times).
 constexpr std::int64_t kPanelRows = 16;
 constexpr std::int64_t kTileQueries = 4;
 // Queries a block gathers from neighbouring homes before it is searched.
@@ -258,7 +257,7 @@ TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t fir
             const float* queries = gathered + tile * d;
             Floats8 dots[kTileQueries][kHalves];
             for (std::int64_t q = 0; q < kTileQueries; ++q) {
-                for (std::int64_t h = 0; h < kHalves; ++h) dots[q][h] = Floats8{} + 0.0f;
+                for (std::int64_t h = 0; h < kHalves; ++h) dots[q][h] = Floats8{};
             }
             for (std::int64_t col = 0; col < d; ++col) {
                 Floats8 rows[kHalves];
