@@ -98,6 +98,7 @@ return {
       title + ': ' + dialog.querySelector('#notify-msgs').textContent.trim() : null,
   sprite_dimensions: sprites && sprites.texture ? sprites.spriteDimensions : null,
   bookmarks: bookmarks ? bookmarks.savedStates.map(state => state.label) : [],
+  selected_bookmark: bookmarks ? bookmarks.savedStates.findIndex(state => state.isSelected) : -1,
 };
 """
 
@@ -216,7 +217,8 @@ class ProjectorPage:
         ``projection_dimensions`` (the view), ``color_by``, ``legend``
         (``[label, count]`` rows), ``toast`` and ``error`` (notifications
         shown, else None), ``sprite_dimensions`` (``[w, h]`` when thumbnails
-        are drawn), ``bookmarks`` (their titles).
+        are drawn), ``bookmarks`` (their titles), ``selected_bookmark`` (the
+        index of the one loaded, else -1).
         """
         return self.driver.execute_script(_READ_STATE)
 
@@ -266,6 +268,12 @@ class ProjectorPage:
             raise AssertionError(f"the Bookmarks panel has no bookmark {index}")
         radio.click()
 
+    def color_by(self, option: str) -> None:
+        """Choose ``option`` in the data panel's "Color by" menu."""
+        self.driver.execute_script(
+            _FIND_PROJECTOR + "projector.dataPanel.selectedColorOptionName = arguments[0];",
+            option)
+
     def screenshot(self, path) -> None:
         """Save the whole window as a PNG."""
         self.driver.save_screenshot(str(path))
@@ -274,6 +282,13 @@ class ProjectorPage:
 def drawn_fraction(pixels: np.ndarray) -> float:
     """Share of pixels that differ clearly from the (white) background."""
     return float(np.mean(np.abs(pixels.astype(np.int16) - 255).max(axis=2) > 48))
+
+
+def color_pixel_counts(pixels: np.ndarray, colors, tolerance: int = 12) -> list[int]:
+    """For each RGB colour, how many pixels show it (every channel within ``tolerance``)."""
+    pixels = pixels.astype(np.int16)
+    return [int((np.abs(pixels - np.asarray(color, np.int16)).max(axis=2) <= tolerance).sum())
+            for color in colors]
 
 
 def _start_chromium(profile: str):

@@ -9,6 +9,7 @@ from PIL import Image
 
 from projector_page import tensorboard, wait_for_runs
 from tsne_native import datasets, fit, projector
+from tsne_native.projector import colors as projector_colors
 from tsne_native.projector import log as projector_log
 from tsne_native.projector import sprite
 
@@ -88,6 +89,65 @@ def test_concatenate_thumbnails_matches_size_and_channels():
     both = projector.concatenate_thumbnails(grey, rgb)
     assert both.shape == (5, 8, 8, 3)
     assert (both[:2] == 100).all() and (both[2:] == 50).all()
+
+
+def test_tinted_thumbnails_are_multiplied_by_their_colour():
+    grey = np.array([0, 255, 128], np.uint8).reshape(1, 1, 3, 1).repeat(2, axis=0)
+    colors = np.array([[255, 0, 0], [31, 119, 180]], np.uint8)
+    out = sprite.tinted(grey, colors)
+    assert out.shape == (2, 1, 3, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[1, 0, :2], [[0, 0, 0], [31, 119, 180]])
+    np.testing.assert_array_equal(out[1, 0, 2], [16, 60, 90])  # 128/255 of the colour, rounded
+    rgba = np.full((1, 2, 2, 4), 255, np.uint8)
+    rgba[..., 3] = 7
+    out = sprite.tinted(rgba, colors[1:])
+    assert (out[..., :3] == colors[1]).all() and (out[..., 3] == 7).all()
+    assert (rgba[..., :3] == 255).all()  # the input is left alone
+
+
+def test_colour_discs_are_round_and_shrink_to_the_sprite_limit(monkeypatch):
+    colors = np.array([[214, 39, 40], [44, 160, 44]], np.uint8)
+    discs = sprite.color_discs(colors)
+    side = sprite.DISC_SIDE
+    assert discs.shape == (2, side, side, 4)
+    np.testing.assert_array_equal(discs[:, side // 2, side // 2], [[214, 39, 40, 255],
+                                                                   [44, 160, 44, 255]])
+    assert (discs[:, 0, 0] == 0).all()  # transparent corners: the projector skips them
+    monkeypatch.setattr(sprite, "MAX_SPRITE_SIDE", 20)
+    assert sprite.color_discs(np.zeros((30, 3), np.uint8)).shape == (30, 3, 3, 4)  # 6 x 6 grid
+
+
+# -- the projector's colours --------------------------------------------------------
+
+PALETTE = projector_colors.PROJECTOR_PALETTE
+
+
+def test_projector_colours_numbers_in_ascending_order():
+    # d3's category10 in steps of three: blue, red, pink, cyan, green, ...
+    np.testing.assert_array_equal(PALETTE[:3], [[31, 119, 180], [214, 39, 40], [227, 119, 194]])
+    colors = projector.projector_colors(["3", "1", "0", "1", "2"])
+    np.testing.assert_array_equal(colors, PALETTE[[3, 1, 0, 1, 2]])
+
+
+def test_projector_colours_words_in_the_order_met_after_index_keys():
+    # JavaScript lists an object's array-index keys first, ascending.
+    colors = projector.projector_colors(["b", "a", "10", "2", "a"])
+    np.testing.assert_array_equal(colors, PALETTE[[2, 3, 1, 0, 3]])
+    many = [f"w{i % 12}" for i in range(24)]  # more than ten categories: the colours cycle
+    np.testing.assert_array_equal(projector.projector_colors(many)[10], PALETTE[0])
+
+
+def test_projector_colours_look_numbers_up_by_value_and_blanks_are_black():
+    colors = projector.projector_colors(["1.0", "1", "2", ""])
+    np.testing.assert_array_equal(colors, [PALETTE[0], PALETTE[0], PALETTE[1], [0, 0, 0]])
+
+
+def test_projector_colours_many_numbers_by_gradient_and_not_many_words():
+    values = [str(value) for value in np.linspace(-1.0, 1.0, 101)]
+    colors = projector.projector_colors(values)
+    np.testing.assert_array_equal(colors[[0, -1]], projector_colors.GRADIENT_ENDS)
+    assert projector.projector_colors([f"w{i}" for i in range(51)]) is None
+    assert projector.projector_colors([f"w{i}" for i in range(50)]) is not None
 
 
 # -- metadata, checkpoint, config, events, plot -------------------------------------
@@ -173,24 +233,27 @@ def test_projector_tensor_passes_3d_maps_unchanged():
 
 @pytest.mark.parametrize("n_components, camera, components", [(2, True, [0, 1]),
                                                               (3, False, [0, 1, 2])])
-def test_bookmark_shows_the_map_coloured_by_label(tmp_path, n_components, camera, components):
-    projector.write_bookmarks(tmp_path / "b.json", 40, n_components, color_column="label",
+def test_bookmark_shows_the_map_with_its_sprite_colours(tmp_path, n_components, camera,
+                                                       components):
+    projector.write_bookmarks(tmp_path / "b.json", 40, n_components, sprite_colors="label",
                               label_column="word")
     (state,) = json.loads((tmp_path / "b.json").read_text())
     assert state["dataSetDimensions"] == [40, 3]
     assert state["selectedProjection"] == "pca" and state["pcaComponentDimensions"] == components
     assert state["cameraDef"]["orthographic"] is camera
-    assert state["selectedColorOptionName"] == "label" and state["selectedLabelOption"] == "word"
+    # No colour map: it would multiply the sprite's colours again.
+    assert state["selectedColorOptionName"] == "No color map"
+    assert state["selectedLabelOption"] == "word"
     assert state["projections"] == []  # the projector keeps the PCA it computed on opening
     assert "coloured by label" in state["label"]
 
 
-def test_bookmark_colours_only_by_columns_the_projector_can_colour(tmp_path):
+def test_bookmark_names_colours_only_where_the_projector_can_colour(tmp_path):
     words = [f"w{i}" for i in range(60)]  # too many distinct values for the projector
     files = projector.write_log(tmp_path, np.zeros((60, 2), np.float32),
                                 metadata={"label": words}, color_by=words)
     (state,) = json.loads((tmp_path / files["bookmarks"]).read_text())
-    assert state["selectedColorOptionName"] == "No color map"
+    assert state["label"] == "the map (2-D)"
 
 
 def test_config_paths_are_relative_and_resolve(written_log):
@@ -228,6 +291,40 @@ def test_read_log_gives_back_what_was_written(written_log):
     np.testing.assert_array_equal(log["embedding"], embedding)
     assert log["metadata"] == {"label": [str(i % 3) for i in range(30)]}
     np.testing.assert_array_equal(log["thumbnails"], thumbnails)
+
+
+def test_sprite_carries_the_label_colours(written_log):
+    directory, _, thumbnails, files = written_log
+    assert files["sprite_colors"] == "label" and files["thumbnails"] == projector.THUMBNAILS_FILE
+    colors = projector.projector_colors([str(i % 3) for i in range(30)])
+    shown = projector.thumbnails_from_sprite(directory / files["sprite"], [6, 6], 30)
+    np.testing.assert_array_equal(shown, sprite.tinted(thumbnails, colors))
+
+
+def test_points_without_thumbnails_get_discs_of_their_colour(tmp_path):
+    labels = ["cat", "dog"] * 10
+    files = projector.write_log(tmp_path, np.zeros((20, 2), np.float32),
+                                metadata={"label": labels}, color_by=labels)
+    assert "thumbnails" not in files and files["sprite_colors"] == "label"
+    discs = projector.thumbnails_from_sprite(tmp_path / files["sprite"],
+                                             files["single_image_dim"], 20)
+    middle = sprite.DISC_SIDE // 2
+    np.testing.assert_array_equal(discs[:2, middle, middle, :3], PALETTE[:2])
+    projector.write_summary(tmp_path, {"files": files})
+    assert projector.read_log(tmp_path)["thumbnails"] is None
+
+
+def test_sprite_stays_as_given_when_the_labels_cannot_colour(tmp_path):
+    words = [f"w{i}" for i in range(60)]
+    thumbnails = np.random.default_rng(0).integers(0, 256, (60, 4, 4, 1), dtype=np.uint8)
+    files = projector.write_log(tmp_path, np.zeros((60, 2), np.float32),
+                                metadata={"label": words}, thumbnails=thumbnails, color_by=words)
+    assert files["thumbnails"] == files["sprite"] and "sprite_colors" not in files
+    assert not (tmp_path / projector.THUMBNAILS_FILE).exists()
+    (tmp_path / "no_thumbnails").mkdir()
+    files = projector.write_log(tmp_path / "no_thumbnails", np.zeros((60, 2), np.float32),
+                                metadata={"label": words}, color_by=words)
+    assert "sprite" not in files
 
 
 @pytest.mark.parametrize("n_components, n_labels", [(2, 3), (3, 3), (2, 40)])

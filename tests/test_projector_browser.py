@@ -16,11 +16,13 @@ import pytest
 from projector_page import (
     BrowserUnavailable,
     ProjectorPage,
+    color_pixel_counts,
     drawn_fraction,
     tensorboard,
     wait_for_runs,
 )
 from tsne_native import fit, projector
+from tsne_native.projector import sprite
 
 # The bundled digits (sprites and labels) with a tiny network: the tests check
 # what the page draws, not the map's quality.
@@ -30,6 +32,9 @@ TINY = ["--demo", "--perplexity", "10", "--epochs", "2", "--hidden-layers", "16"
 # Of the scatter plot's pixels, the share that must be drawn (not background):
 # 1,797 thumbnails cover about a sixth; the three axes alone, under 1 percent.
 MIN_DRAWN_FRACTION = 0.03
+# Pixels of each label's colour that must show: 58-418 per digit on opening,
+# none for seven digits when the sprite held grey thumbnails.
+MIN_LABEL_PIXELS = 20
 
 
 def write_demo_log(out: Path, *options) -> Path:
@@ -68,28 +73,47 @@ def check_drawn(page, state):
     assert fraction >= MIN_DRAWN_FRACTION, f"only {fraction:.4f} of the canvas is drawn"
 
 
-@pytest.mark.parametrize("dims", [2, 3])
-def test_the_map_shows_on_opening(tmp_path, dims):
-    log_dir = write_demo_log(tmp_path / "log", "--dims", str(dims))
+def check_label_colours(page, log_dir: Path):
+    """Every label's colour (the projector's own for it) is on the canvas."""
+    labels = (log_dir / projector.METADATA_FILE).read_text().splitlines()
+    names = np.unique(labels)
+    palette = projector.projector_colors(names)
+    counts = color_pixel_counts(page.canvas_pixels(), palette)
+    shown = dict(zip(names.tolist(), counts))
+    assert min(counts) >= MIN_LABEL_PIXELS, f"pixels of each label's colour: {shown}"
+
+
+@pytest.mark.parametrize("dims, options, image_side", [(2, [], 8), (3, [], 8),
+                                                       (2, ["--no-sprite"], sprite.DISC_SIDE)])
+def test_the_map_shows_coloured_on_opening(tmp_path, dims, options, image_side):
+    log_dir = write_demo_log(tmp_path / "log", "--dims", str(dims), *options)
     embedding = np.load(log_dir / projector.EMBEDDING_FILE)
     with projector_page(log_dir, tmp_path) as page:
-        state = page.wait_for_map()
-        # No click yet: the projector's default view (PCA, 3-D) draws every thumbnail.
+        # No click: the projector's default view (PCA, 3-D, no colour map)
+        # draws every point's image from the sprite, in its label's colour.
+        state = page.wait(lambda s: s["sprite_dimensions"] or s["toast"] or s["error"],
+                          what="the sprite drawn")
+        assert state["color_by"] == "No color map"
         check_drawn(page, state)
         assert state["points_text"] == str(DEMO_POINTS) == str(state["n_points"])
-        assert state["sprite_dimensions"] == [8, 8]
+        assert state["sprite_dimensions"] == [image_side, image_side]
+        check_label_colours(page, log_dir)
         assert_shows_the_map(page.projected(), embedding)
 
-        # One click on the bookmark: flat for a 2-D map, coloured by label, with the legend.
+        # One click on the bookmark: flat for a 2-D map, the same colours.
         assert state["bookmarks"] == [f"the map ({dims}-D, coloured by label)"]
         page.load_bookmark(0)
-        state = page.wait(lambda s: s["legend"], what="the colour legend")
-        assert state["color_by"] == "label"
-        assert state["legend"] == label_counts(log_dir)
-        assert state["projection_dimensions"] == dims
+        state = page.wait(lambda s: s["selected_bookmark"] == 0 and
+                          s["projection_dimensions"] == dims, what="the bookmarked view")
         check_drawn(page, state)
-        assert state["sprite_dimensions"] == [8, 8]
+        check_label_colours(page, log_dir)
         assert_shows_the_map(page.projected(), embedding)
+
+        # Colour by label, as a user picks it: the legend lists every label with its count.
+        page.color_by("label")
+        state = page.wait(lambda s: s["legend"], what="the colour legend")
+        assert state["legend"] == label_counts(log_dir)
+        check_drawn(page, state)
 
 
 def assert_shows_the_map(shown, embedding):

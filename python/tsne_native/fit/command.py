@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--key", default="X", help="array to read from an .npz (default: X)")
     source.add_argument("--labels", metavar="FILE",
                         help="one label per point: .npy (1-D) or .txt/.tsv (one per line); "
-                             "colours plot.png and becomes the metadata column 'label' "
+                             "colours plot.png and the projector's sprite and becomes the "
+                             "metadata column 'label' "
                              "(default: the .npz's 'y' when present, else none)")
     source.add_argument("--metadata", metavar="FILE",
                         help="metadata.tsv-style table, one row per point; a header row when it "
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="draw thumbnails as ink on white: high values dark "
                              "(default: off, high values bright)")
     source.add_argument("--no-sprite", action="store_true",
-                        help="do not make thumbnails from square-image rows (default: off)")
+                        help="do not make thumbnails from square-image rows; with labels the "
+                             "projector then draws discs in their colours (default: off)")
 
     training = parser.add_argument_group(
         "training (not with --model; defaults are the estimator's)")

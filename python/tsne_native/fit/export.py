@@ -55,7 +55,9 @@ def _files_note(files: dict, n_points: int) -> str:
         notes.append(f"metadata.tsv ({n_points:,} rows: {', '.join(files['metadata_columns'])})")
     if "sprite" in files:
         width, height = files["single_image_dim"]
-        notes.append(f"sprite.png ({width}x{height} px thumbnails)")
+        images = "thumbnails" if "thumbnails" in files else "discs"
+        colored = f" coloured by {files['sprite_colors']}" if "sprite_colors" in files else ""
+        notes.append(f"sprite.png ({width}x{height} px {images}{colored})")
     notes += ["plot.png", "embedding.npy", "loss scalars", "run.json"]
     return ", ".join(notes)
 

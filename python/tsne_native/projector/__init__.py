@@ -1,10 +1,12 @@
 """TensorBoard projector export: the log directory that ``tensorboard --logdir`` shows.
 
 ``log`` writes and reads every file of the format (see its docstring for the
-list), ``sprite`` makes the thumbnails, ``plot`` the picture, and ``staging``
-puts a finished log in place atomically.
+list), ``sprite`` makes the thumbnails, ``colors`` gives the colours the
+projector would give them, ``plot`` draws the picture, and ``staging`` puts a
+finished log in place atomically.
 """
 
+from .colors import projector_colors
 from .log import (
                   BOOKMARKS_FILE,
                   CONFIG_FILE,
@@ -13,6 +15,7 @@ from .log import (
                   MODEL_DIR,
                   PLOT_FILE,
                   SPRITE_FILE,
+                  THUMBNAILS_FILE,
                   projector_tensor,
                   read_log,
                   read_metadata,
@@ -45,9 +48,11 @@ __all__ = [
                   "PLOT_FILE",
                   "SPRITE_FILE",
                   "SUMMARY_FILE",
+                  "THUMBNAILS_FILE",
                   "check_target",
                   "concatenate_thumbnails",
                   "make_thumbnails",
+                  "projector_colors",
                   "projector_tensor",
                   "read_log",
                   "read_metadata",

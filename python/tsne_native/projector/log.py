@@ -12,8 +12,13 @@ A log directory holds
   column, one click away;
 - ``metadata.tsv``: one row per point in embedding order, with a header row
   only when there are two or more columns (the projector's rule);
-- ``sprite.png``: the thumbnails tiled row-major on a square canvas of at most
-  8192 x 8192 pixels (the projector's limit);
+- ``sprite.png``: an image per point, tiled row-major on a square canvas of
+  at most 8192 x 8192 pixels (the projector's limit): the thumbnails,
+  multiplied by the colour the projector gives the point's label when the
+  labels can colour the map, or a disc of that colour when there are no
+  thumbnails (:mod:`.colors`: the projector opens with no colour map);
+- ``thumbnails.png``: the thumbnails as given, tiled the same way, when the
+  sprite holds them coloured (:func:`read_log` reads them back);
 - ``embedding.npy`` (the map itself), ``plot.png`` (a scatter plot coloured by label) and the
   loss per epoch as TensorBoard scalars (``events.out.tfevents.*``; an event
   file also makes the directory a run when several share a parent log
@@ -31,7 +36,8 @@ What the Projector tab draws on opening is fixed by TensorBoard, not by the
 log: the PCA tab in 3-D, "Color by: No color map", bookmarks listed but not
 loaded.  A 2-column tensor draws nothing there (its third component is NaN),
 so the checkpoint holds the map laid out by :func:`projector_tensor`, which
-that default view draws as the map itself.
+that default view draws as the map itself; the sprite carries the label
+colours, which that view draws unchanged.
 """
 
 from __future__ import annotations
@@ -44,8 +50,16 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import check_count, read_text
-from .plot import as_numbers, write_plot
-from .sprite import save_png, sprite_image, thumbnails_from_sprite
+from .colors import projector_colors
+from .plot import write_plot
+from .sprite import (
+                     color_discs,
+                     fit_sprite,
+                     save_png,
+                     thumbnails_from_sprite,
+                     tile_sprite,
+                     tinted,
+)
 from .staging import SUMMARY_FILE
 
 BOOKMARKS_FILE = "bookmarks.json"
@@ -56,11 +70,9 @@ METADATA_FILE = "metadata.tsv"
 MODEL_DIR = "model"
 PLOT_FILE = "plot.png"
 SPRITE_FILE = "sprite.png"
+THUMBNAILS_FILE = "thumbnails.png"
 # The projector skips blank metadata lines, which would shift every later row.
 BLANK_ROW_PLACEHOLDER = "(blank)"
-# The projector colours by a metadata column only when it is numeric or has at
-# most this many distinct values (TensorBoard 2.21's data panel).
-MAX_PROJECTOR_COLORS = 50
 # Where projector_tensor puts a map, in standard deviations of its widest axis
 # from the origin: far enough that the offset, not the map, sets the order of
 # the projector's (uncentered) principal axes.
@@ -108,7 +120,8 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
     -------
     dict
         What was written: file names, ``tensor_name``, metadata columns,
-        ``single_image_dim`` (for ``run.json``).
+        ``single_image_dim``, ``sprite_colors`` (the column that colours the
+        sprite), for ``run.json``.
     """
     directory = Path(directory)
     embedding = np.ascontiguousarray(embedding, dtype=np.float32)
@@ -120,16 +133,16 @@ def write_log(directory, embedding, *, metadata=None, thumbnails=None, loss_hist
         write_metadata(directory / METADATA_FILE, metadata, n_points)
         files["metadata"] = METADATA_FILE
         files["metadata_columns"] = list(metadata)
+    color_column, colors = _projector_coloring(metadata, color_by, legend_title)
     write_bookmarks(directory / BOOKMARKS_FILE, n_points, embedding.shape[1],
-                    color_column=_projector_color_column(metadata, color_by, legend_title),
+                    sprite_colors=color_column,
                     label_column=next(iter(metadata), None) if metadata else None)
     files["bookmarks"] = BOOKMARKS_FILE
     if thumbnails is not None:
         check_count(len(thumbnails), n_points, "thumbnails")
-        canvas, single_image_dim = sprite_image(thumbnails)
-        save_png(directory / SPRITE_FILE, canvas)
-        files["sprite"] = SPRITE_FILE
-        files["single_image_dim"] = list(single_image_dim)
+    files.update(write_sprites(directory, thumbnails, colors))
+    if colors is not None:
+        files["sprite_colors"] = color_column
     write_config(directory, files["tensor_name"], metadata_path=files.get("metadata"),
                  bookmarks_path=files["bookmarks"], sprite_path=files.get("sprite"),
                  single_image_dim=files.get("single_image_dim"))
@@ -226,29 +239,61 @@ def _cell(value) -> str:
     return str(value).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-def _projector_color_column(metadata, color_by, legend_title) -> str | None:
-    """The metadata column that colours plot.png, if the projector can colour by it.
-
-    It can when the column holds numbers or has few distinct values.
+def _projector_coloring(metadata, color_by, legend_title):
+    """``(column, colours)``: the metadata column that colours plot.png and the
+    projector's colour per point, or ``(None, None)`` when the projector cannot
+    colour by it (:func:`.colors.projector_colors`).
     """
     if color_by is None or not metadata or legend_title not in metadata:
-        return None
-    values = set(metadata[legend_title])
-    if len(values) <= MAX_PROJECTOR_COLORS or as_numbers(list(values)) is not None:
-        return legend_title
-    return None
+        return None, None
+    colors = projector_colors(metadata[legend_title])
+    return (None, None) if colors is None else (legend_title, colors)
 
 
-def write_bookmarks(path, n_points: int, n_components: int, *, color_column=None,
+def write_sprites(directory, thumbnails, colors) -> dict:
+    """Write ``sprite.png`` (and ``thumbnails.png``): the image the projector draws per point.
+
+    Parameters
+    ----------
+    directory : path-like
+    thumbnails : ndarray of shape (n_points, h, w, channels), dtype uint8, or None
+    colors : ndarray of shape (n_points, 3), dtype uint8, or None
+        The projector's colour for each point's label.
+
+    Returns
+    -------
+    dict
+        ``sprite`` and ``single_image_dim`` when a sprite was written, and
+        ``thumbnails``: the file holding the thumbnails as given.
+    """
+    files = {}
+    if thumbnails is None and colors is None:
+        return files
+    if thumbnails is not None:
+        thumbnails = fit_sprite(thumbnails)
+        files["thumbnails"] = SPRITE_FILE if colors is None else THUMBNAILS_FILE
+        canvas, single_image_dim = tile_sprite(thumbnails)
+        save_png(directory / files["thumbnails"], canvas)
+    if colors is not None:
+        images = color_discs(colors) if thumbnails is None else tinted(thumbnails, colors)
+        canvas, single_image_dim = tile_sprite(images)
+        save_png(directory / SPRITE_FILE, canvas)
+    files["sprite"] = SPRITE_FILE
+    files["single_image_dim"] = list(single_image_dim)
+    return files
+
+
+def write_bookmarks(path, n_points: int, n_components: int, *, sprite_colors=None,
                     label_column=None) -> None:
     """Write ``bookmarks.json``: one projector state, "the map", for the Bookmarks panel.
 
     The state shows the projector's PCA of :func:`projector_tensor`, which is
     the map itself, in 2-D (flat, orthographic camera) for maps of one or two
-    dimensions and in 3-D otherwise, coloured by ``color_column`` and labelled
-    by ``label_column``.  Its per-point projections are left empty, so the
-    file stays small at any size: the projector keeps the PCA it computed on
-    opening.
+    dimensions and in 3-D otherwise, labelled by ``label_column``.  It selects
+    no colour map: the sprite carries the colours (:func:`write_sprites`),
+    and a colour map would multiply them again.  Its per-point projections
+    are left empty, so the file stays small at any size: the projector keeps
+    the PCA it computed on opening.
 
     Parameters
     ----------
@@ -256,9 +301,10 @@ def write_bookmarks(path, n_points: int, n_components: int, *, color_column=None
     n_points : int
     n_components : int
         Columns of the embedding (the tensor has ``max(3, n_components)``).
-    color_column, label_column : str or None
-        Metadata columns to colour and label the points by (None: no colour
-        map, the projector's own choice of label).
+    sprite_colors : str or None
+        The metadata column whose colours the sprite carries (for the title).
+    label_column : str or None
+        Metadata column to label the points by (None: the projector's choice).
     """
     flat = n_components <= 2
     camera = ({"orthographic": True, "position": [0, 0, 4], "target": [0, 0, 0], "zoom": 1}
@@ -266,7 +312,7 @@ def write_bookmarks(path, n_points: int, n_components: int, *, color_column=None
               {"orthographic": False, "position": [0.45, 0.9, 1.6], "target": [0, 0, 0],
                "zoom": 1})
     title = f"the map ({'2-D' if flat else '3-D'}"
-    title += f", coloured by {color_column})" if color_column else ")"
+    title += f", coloured by {sprite_colors})" if sprite_colors else ")"
     # Every field the projector's own "save state" writes (TensorBoard 2.21), so
     # that loading it leaves no panel half set.
     state = {
@@ -274,7 +320,7 @@ def write_bookmarks(path, n_points: int, n_components: int, *, color_column=None
         "dataSetDimensions": [n_points, max(3, n_components)],
         "selectedProjection": "pca", "pcaComponentDimensions": [0, 1] if flat else [0, 1, 2],
         "projections": [], "cameraDef": camera, "selectedPoints": [], "filteredPoints": None,
-        "selectedColorOptionName": color_column or "No color map",
+        "selectedColorOptionName": "No color map",
         "forceCategoricalColoring": False, "selectedLabelOption": label_column,
         "tSNEIteration": 0, "tSNEPerplexity": 30, "tSNELearningRate": 10, "tSNEis3d": True,
         "umapIs3d": True, "umapNeighbors": 15, "umapMinDist": 0.1,
@@ -371,7 +417,7 @@ def read_log(directory) -> dict:
     dict
         ``"embedding"`` (ndarray (n, m) float32), ``"metadata"`` (dict of
         str to list of str, empty without ``metadata.tsv``), ``"thumbnails"``
-        (ndarray (n, h, w, c) uint8, or None without a sprite) and
+        (ndarray (n, h, w, c) uint8, or None without thumbnails) and
         ``"summary"`` (the parsed ``run.json``).
 
     Raises
@@ -391,8 +437,8 @@ def read_log(directory) -> dict:
         # A one-column file has no header: take the column's name from run.json.
         metadata = dict(zip(files["metadata_columns"], metadata.values()))
     thumbnails = None
-    if "sprite" in files:
-        thumbnails = thumbnails_from_sprite(directory / files["sprite"],
+    if "thumbnails" in files:
+        thumbnails = thumbnails_from_sprite(directory / files["thumbnails"],
                                             files["single_image_dim"], len(embedding))
     return {"embedding": embedding, "metadata": metadata, "thumbnails": thumbnails,
             "summary": summary}

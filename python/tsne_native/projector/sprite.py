@@ -10,6 +10,9 @@ import numpy as np
 MAX_SPRITE_SIDE = 8192
 # Images scaled per block, to bound the float copy of memory-mapped inputs.
 _IMAGES_PER_BLOCK = 8192
+# Pixels per side of the disc drawn for a point without a thumbnail, when the
+# sprite has room for it.
+DISC_SIDE = 16
 
 
 def square_side(n_values: int) -> int | None:
@@ -92,22 +95,106 @@ def sprite_image(thumbnails: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     -------
     canvas : ndarray of shape (grid * h, grid * w, channels), dtype uint8
         ``grid = ceil(sqrt(n))``; unused tiles are black.  Thumbnails are
-        shrunk to ``h x w`` when the full size would exceed 8192 pixels.
+        shrunk to ``h x w`` when the full size would exceed 8192 pixels
+        (:func:`fit_sprite`).
     single_image_dim : tuple of int
         ``(w, h)``, width first, as the projector config wants it.
     """
-    count, height, width, channels = thumbnails.shape
-    grid = max(1, math.isqrt(count - 1) + 1) if count else 1
+    return tile_sprite(fit_sprite(thumbnails))
+
+
+def fit_sprite(thumbnails: np.ndarray) -> np.ndarray:
+    """Thumbnails shrunk so that their sprite stays within 8192 pixels a side.
+
+    Parameters
+    ----------
+    thumbnails : ndarray of shape (n, height, width, channels), dtype uint8
+
+    Returns
+    -------
+    ndarray of shape (n, h, w, channels), dtype uint8
+        ``thumbnails`` itself when they fit.
+
+    Raises
+    ------
+    ValueError
+        When even one-pixel thumbnails would not fit.
+    """
+    count, height, width, _ = thumbnails.shape
+    grid = sprite_grid(count)
     shrink = min(1.0, MAX_SPRITE_SIDE / (grid * max(height, width)))
-    if shrink < 1.0:
-        height, width = int(height * shrink), int(width * shrink)
-        if min(height, width) < 1:
-            raise ValueError(f"{count} thumbnails do not fit a {MAX_SPRITE_SIDE}-pixel sprite")
-        thumbnails = resize_thumbnails(thumbnails, (height, width))
+    if shrink == 1.0:
+        return thumbnails
+    height, width = int(height * shrink), int(width * shrink)
+    if min(height, width) < 1:
+        raise ValueError(f"{count} thumbnails do not fit a {MAX_SPRITE_SIDE}-pixel sprite")
+    return resize_thumbnails(thumbnails, (height, width))
+
+
+def tile_sprite(thumbnails: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """Tile thumbnails that fit (:func:`fit_sprite`) row-major on a square canvas.
+
+    Returns the canvas and ``single_image_dim`` as :func:`sprite_image` does.
+    """
+    count, height, width, channels = thumbnails.shape
+    grid = sprite_grid(count)
     tiles = np.zeros((grid * grid, height, width, channels), dtype=np.uint8)
     tiles[:count] = thumbnails
     canvas = tiles.reshape(grid, grid, height, width, channels).transpose(0, 2, 1, 3, 4)
     return canvas.reshape(grid * height, grid * width, channels), (width, height)
+
+
+def sprite_grid(count: int) -> int:
+    """Thumbnails per row (and column) of the sprite of ``count`` points."""
+    return max(1, math.isqrt(count - 1) + 1) if count else 1
+
+
+def tinted(thumbnails: np.ndarray, colors: np.ndarray) -> np.ndarray:
+    """Each thumbnail multiplied by its point's colour, as the projector's colour map draws it.
+
+    Parameters
+    ----------
+    thumbnails : ndarray of shape (n, height, width, channels), dtype uint8
+        Grey, RGB or RGBA; alpha is kept.
+    colors : ndarray of shape (n, 3), dtype uint8
+        RGB per point.
+
+    Returns
+    -------
+    ndarray of shape (n, height, width, 3 or 4), dtype uint8
+    """
+    out = _with_channels(thumbnails, max(3, thumbnails.shape[3]))
+    if out is thumbnails:
+        out = out.copy()
+    for start in range(0, len(out), _IMAGES_PER_BLOCK):
+        block = slice(start, start + _IMAGES_PER_BLOCK)
+        scale = colors[block, np.newaxis, np.newaxis, :].astype(np.uint32)
+        out[block, ..., :3] = (out[block, ..., :3] * scale + 127) // 255
+    return out
+
+
+def color_discs(colors: np.ndarray) -> np.ndarray:
+    """A disc per point in its colour on a transparent tile, for a sprite without thumbnails.
+
+    The projector does not draw transparent pixels, so each point shows as a
+    round dot.  Tiles are ``DISC_SIDE`` pixels wide, or less where the sprite's
+    size limit needs it.
+
+    Parameters
+    ----------
+    colors : ndarray of shape (n, 3), dtype uint8
+
+    Returns
+    -------
+    ndarray of shape (n, side, side, 4), dtype uint8
+    """
+    side = max(1, min(DISC_SIDE, MAX_SPRITE_SIDE // sprite_grid(len(colors))))
+    offsets = np.arange(side) + 0.5 - side / 2
+    inside = offsets[:, np.newaxis] ** 2 + offsets[np.newaxis, :] ** 2 <= (side / 2) ** 2
+    tiles = np.zeros((len(colors), side, side, 4), dtype=np.uint8)
+    tiles[:, inside, :3] = colors[:, np.newaxis, :]
+    tiles[:, inside, 3] = 255
+    return tiles
 
 
 def thumbnails_from_sprite(path, single_image_dim, count: int) -> np.ndarray:
