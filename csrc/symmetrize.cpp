@@ -70,6 +70,40 @@ SortedRows transpose(std::int64_t n, const std::int64_t* indptr, const Column* c
     return t;
 }
 
+// Runs body(i) for every row, in parallel blocks of rows.
+template <class Body>
+void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
+    for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
+        for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
+    });
+}
+
+// The n x n matrix with k entries per row, row i holding columns[i * k + c]
+// and values[i * k + c], with each row's columns put in ascending order.
+SortedRows sort_rows(std::int64_t n, std::int64_t k, const std::int64_t* columns,
+                     const double* values, const RunOptions& options) {
+    SortedRows rows{Buffer<std::int64_t>(n + 1), Buffer<std::int32_t>(n * k),
+                    Buffer<double>(n * k)};
+    for (std::int64_t i = 0; i <= n; ++i) rows.indptr[i] = i * k;
+    for_each_row(n, options, [&](std::int64_t i) {
+        const std::int64_t* row_columns = columns + i * k;
+        std::int32_t* out_columns = rows.columns.data() + i * k;
+        double* out_values = rows.values.data() + i * k;
+        for (std::int64_t c = 0; c < k; ++c) out_columns[c] = static_cast<std::int32_t>(c);
+        // Positions by column; ties (repeated neighbours) are rejected later.
+        std::sort(out_columns, out_columns + k, [&](std::int32_t a, std::int32_t b) {
+            return row_columns[a] < row_columns[b];
+        });
+        for (std::int64_t c = 0; c < k; ++c) {
+            const std::int32_t position = out_columns[c];
+            out_values[c] = values[i * k + position];
+            out_columns[c] = static_cast<std::int32_t>(row_columns[position]);
+        }
+    });
+    return rows;
+}
+
 void check_row(const std::int64_t* neighbors, const double* conditional, std::int64_t i,
                std::int64_t n, std::int64_t k) {
     for (std::int64_t c = 0; c < k; ++c) {
@@ -133,15 +167,6 @@ std::pair<std::int64_t, double> merge_rows(const SortedRows& a, const SortedRows
     return {count, sum};
 }
 
-// Runs body(i) for every row, in parallel blocks of rows.
-template <class Body>
-void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
-    for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
-        const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-        for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
-    });
-}
-
 }  // namespace
 
 CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, std::int64_t n,
@@ -155,11 +180,11 @@ CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, s
     });
     Buffer<std::int64_t> uniform_indptr(n + 1);
     for (std::int64_t i = 0; i <= n; ++i) uniform_indptr[i] = i * k;
-    // P(i|j) by row i, then P(j|i) by row i with columns sorted.
+    // P(i|j) by row i (a transpose: one scattered write per entry), and P(j|i)
+    // by row i with columns sorted (each row sorted where it lies).
     const SortedRows reverse =
         transpose(n, uniform_indptr.data(), neighbors, conditional, options.n_threads);
-    const SortedRows forward = transpose(n, reverse.indptr.data(), reverse.columns.data(),
-                                         reverse.values.data(), options.n_threads);
+    const SortedRows forward = sort_rows(n, k, neighbors, conditional, options);
 
     CsrMatrix p;
     p.indptr.assign(n + 1, 0);
