@@ -231,6 +231,7 @@ def test_transform_with_wrong_feature_count_raises(fitted):
     ({"repulsion_pairs": 0}, ValueError, "repulsion_pairs must be >= 1; got 0"),
     ({"metric": "manhattan"}, ValueError, "metric must be one of"),
     ({"precision": "float16"}, ValueError, "precision must be one of"),
+    ({"init": "pca"}, ValueError, "init must be one of"),
     ({"n_jobs": 0}, ValueError, "n_jobs must not be 0"),
     ({"strategy": "mirrored"}, TypeError, "strategy must be a tf.distribute.Strategy"),
     ({"random_state": "seed"}, TypeError, "random_state must be None, an int"),
@@ -274,6 +275,24 @@ def test_a_wrong_encoder_is_refused_before_any_work(make, error, message):
     X, _ = make_blobs(8, seed=0)
     with pytest.raises(error, match=message):
         ParametricTSNE(encoder=make(), **FAST).fit(X)
+
+
+def test_a_teacher_start_is_for_the_built_network_only():
+    X, _ = make_blobs(8, seed=0)
+    with pytest.raises(ValueError, match="init='tsne' starts the network ParametricTSNE builds"):
+        ParametricTSNE(encoder=small_encoder(10), init="tsne").fit(X)
+
+
+def test_a_network_taught_tsnes_map_keeps_the_blobs(blob_data, capfd):
+    X, labels = blob_data
+    model = ParametricTSNE(init="tsne", random_state=0, verbose=True,
+                           **{**FAST, "early_exaggeration_epochs": None}).fit(X)
+    epochs = tsne_native.parametric.TEACHER_EPOCHS
+    assert f"teacher: {epochs} epochs of regression" in capfd.readouterr().err
+    assert "teacher map" in model.fit_seconds_
+    predicted = knn_vote(model.embedding_, labels, model.embedding_, exclude_self=True)
+    assert np.mean(predicted == labels) >= 0.99
+    np.testing.assert_allclose(model.transform(X[:20]), model.embedding_[:20], atol=1e-4)
 
 
 def test_mixed_precision_is_for_the_built_network_only():

@@ -48,6 +48,12 @@ def test_given_training_length_is_kept():
     assert training_length(7, 0, 60_000, MACS) == (7, 0)
 
 
+def test_a_taught_network_trains_without_early_exaggeration():
+    epochs, early = training_length(None, None, 60_000, MACS, taught=True)
+    assert early == 0 and epochs == training_length(None, None, 60_000, MACS)[0]
+    assert training_length(50, 3, 60_000, MACS, taught=True) == (50, 3)  # as the user says
+
+
 @pytest.mark.parametrize("flags, expected", [
     ("fpu sse avx2 avx512f avx512_bf16 avx512_vnni", True),
     ("fpu sse avx2 amx_bf16 amx_tile", True),

@@ -78,3 +78,18 @@ def test_an_error_without_a_signal_is_not_an_interrupt(monkeypatch):
 
     with pytest.raises(RuntimeError, match="a real failure"):
         fit_with_epoch_end(monkeypatch, fail, n_epochs=5)
+
+
+def test_regression_onto_a_teacher_reaches_its_scale_and_place():
+    """The network learns the standardized map; its output layer is then rescaled,
+    so it maps onto the teacher's own coordinates (here about 40 units from 0)."""
+    from tsne_native.parametric import _network
+
+    rng = np.random.default_rng(3)
+    inputs = rng.normal(size=(2000, 6)).astype(np.float32)
+    target = (inputs[:, :2] @ np.array([[30.0, -5.0], [10.0, 20.0]]) + [40.0, -25.0])
+    encoder = _network.build_encoder(6, 2, (32, 32), activation="silu", seed=0)
+    _training.regress_onto(encoder, inputs, target.astype(np.float32), batch_size=128, seed=0)
+    mapped = encoder.predict(inputs, verbose=0)
+    residual = np.mean((mapped - target) ** 2) / np.mean((target - target.mean(0)) ** 2)
+    assert residual < 0.05  # 1.0: the mean map; above 2 without the rescaling

@@ -14,6 +14,11 @@ import numpy as np
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 ACTIVATIONS = ("silu", "relu")
+INITS = ("random", "tsne")
+# init="tsne": epochs of regression onto the teacher's map before the KL
+# training, at this learning rate (Adam, decayed to zero along a cosine).
+TEACHER_EPOCHS = 40
+TEACHER_LEARNING_RATE = 1e-3
 # Tails drawn per head: more edges per embedded point (3 of every 4 points in a
 # batch are tails); a head and its tails are not paired in the repulsion.
 TAILS_PER_HEAD = 3
@@ -26,7 +31,8 @@ MIN_BATCH_SIZE = 2 * (1 + TAILS_PER_HEAD)
 # epochs.  bench/RESULTS.md holds the measurements that chose them.
 AUTO_TRAINING_MULTIPLY_ADDS = 2.8e12
 AUTO_EPOCHS = (25, 1000)
-# Share of the epochs with early exaggeration when the estimator does not say.
+# Share of the epochs with early exaggeration when the estimator does not say
+# (none after a teacher's map, whose clusters have formed already).
 EARLY_EXAGGERATION_SHARE = 0.1
 # Steps run by one compiled call on a CPU.  Python (and so Ctrl-C) gets control
 # only between calls, which should come about every half second; a GPU step is
@@ -98,7 +104,7 @@ class TrainingPlan:
 
 
 def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, precision,
-              hardware, multiply_adds, custom_encoder=False) -> TrainingPlan:
+              hardware, multiply_adds, custom_encoder=False, taught=False) -> TrainingPlan:
     """Resolve the automatic choices of a fit on ``n_samples`` points.
 
     Parameters
@@ -116,12 +122,14 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         Multiply-adds of the trained network's forward pass for one point.
     custom_encoder : bool
         The network is the user's, not built from ``hidden_layers``.
+    taught : bool
+        The network starts from a teacher's map (``init="tsne"``).
     """
     if precision == "auto":
         native = hardware.cpu_bfloat16 and not hardware.gpu and not custom_encoder
         precision = "mixed_bfloat16" if native else "float32"
     n_epochs, early_epochs = training_length(n_epochs, early_exaggeration_epochs, n_samples,
-                                             multiply_adds)
+                                             multiply_adds, taught)
     heads_per_step = max(1, batch_size // (1 + TAILS_PER_HEAD))
     edges_per_step = heads_per_step * TAILS_PER_HEAD * hardware.replicas
     steps_per_epoch = max(1, -(-n_samples // edges_per_step))
@@ -137,19 +145,22 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         replicas=hardware.replicas)
 
 
-def training_length(n_epochs, early_exaggeration_epochs, n_samples, multiply_adds):
+def training_length(n_epochs, early_exaggeration_epochs, n_samples, multiply_adds,
+                    taught=False):
     """(epochs, exaggerated epochs), with ``None`` resolved to the automatic choices.
 
     The automatic length spends ``AUTO_TRAINING_MULTIPLY_ADDS`` on forward
     passes (an epoch embeds ``n_samples`` edges' heads and tails, each point
     costing ``multiply_adds``), within ``AUTO_EPOCHS`` epochs; the
-    exaggeration lasts ``EARLY_EXAGGERATION_SHARE`` of them (at least one).
+    exaggeration lasts ``EARLY_EXAGGERATION_SHARE`` of them (at least one),
+    or none when the network was ``taught`` a map first.
     """
     if n_epochs is None:
         epoch_cost = n_samples * (1 + 1 / TAILS_PER_HEAD) * max(1, multiply_adds)
         n_epochs = int(np.clip(np.ceil(AUTO_TRAINING_MULTIPLY_ADDS / epoch_cost), *AUTO_EPOCHS))
     if early_exaggeration_epochs is None:
-        early_exaggeration_epochs = max(1, int(n_epochs * EARLY_EXAGGERATION_SHARE))
+        early_exaggeration_epochs = (0 if taught else
+                                     max(1, int(n_epochs * EARLY_EXAGGERATION_SHARE)))
     return n_epochs, early_exaggeration_epochs
 
 

@@ -21,6 +21,8 @@ from .._progress import Progress, time_left
 from .._tensorflow import keras, tf
 from . import _network
 from ._plan import (
+    TEACHER_EPOCHS,
+    TEACHER_LEARNING_RATE,
     Hardware,
     TrainingPlan,
     cpu_multiplies_bfloat16,
@@ -51,7 +53,7 @@ class Fitted:
 
 
 def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(),
-        log_dir=None, verbose=False) -> Fitted:
+        log_dir=None, teacher=None, verbose=False) -> Fitted:
     """Train a network on the joint probabilities ``P`` of ``features``.
 
     Parameters
@@ -74,6 +76,9 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
     log_dir : str or path-like or None
         Where to write TensorBoard loss scalars; only the chief writes them
         (``strategy.extended.should_save_summary``).
+    teacher : ndarray of shape (n_samples, n_components), dtype float32, or None
+        A map the built network learns by regression (:func:`regress_onto`)
+        before it trains on KL(P || Q); not with ``encoder``.
     verbose : bool
         Report the epochs, the loss and the time left on stderr.
 
@@ -97,11 +102,15 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
                      n_epochs=settings["n_epochs"],
                      early_exaggeration_epochs=settings["early_exaggeration_epochs"],
                      precision=settings["precision"], hardware=probe_hardware(strategy),
-                     multiply_adds=multiply_adds, custom_encoder=encoder is not None)
+                     multiply_adds=multiply_adds, custom_encoder=encoder is not None,
+                     taught=teacher is not None)
     with strategy.scope():
         trained = encoder if encoder is not None else _network.build_encoder(
             input_map.n_inputs, settings["n_components"], settings["hidden_layers"],
             activation=settings["activation"], seed=seed, precision=plan.precision)
+        if teacher is not None:
+            regress_onto(trained, inputs, teacher, batch_size=settings["batch_size"],
+                         seed=seed, verbose=verbose)
         trainer = Trainer(trained, EdgeSampler(inputs, P, heads_per_step=plan.heads_per_step,
                                                tails_per_head=plan.tails_per_head, seed=seed),
                           TSNELoss(settings["dof"], settings["repulsion_pairs"]))
@@ -206,6 +215,42 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
                 raise KeyboardInterrupt from None
             raise
     return np.asarray(history.history["loss"], dtype=np.float64)
+
+
+def regress_onto(encoder, inputs, target, *, batch_size, seed, verbose=False):
+    """Train the built ``encoder`` to map ``inputs`` onto ``target`` (mean squared error).
+
+    The network learns the target centred and divided by its spread (unit
+    scale suits the initialized weights and Adam's steps), and its linear
+    output layer is then rescaled, so that it maps onto ``target`` itself.
+
+    Parameters
+    ----------
+    encoder : keras.Sequential
+        Built by :func:`~._network.build_encoder` (a linear last layer).
+    inputs : ndarray of shape (n_samples, n_inputs), dtype float32
+    target : ndarray of shape (n_samples, n_components), dtype float32
+    batch_size : int
+    seed : int
+        Seeds the shuffling (global random state is not touched).
+    """
+    center = target.mean(axis=0, dtype=np.float64)
+    spread = float(np.sqrt(np.mean((target - center) ** 2))) or 1.0
+    standardized = ((target - center) / spread).astype(np.float32)
+    batches = (tf.data.Dataset.from_tensor_slices((inputs, standardized))
+               .shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
+               .batch(batch_size))
+    steps = TEACHER_EPOCHS * -(-len(inputs) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(TEACHER_LEARNING_RATE, steps, alpha=0.0)
+    encoder.compile(optimizer=keras.optimizers.Adam(schedule), loss="mean_squared_error")
+    started = time.perf_counter()
+    history = encoder.fit(batches, epochs=TEACHER_EPOCHS, shuffle=False, verbose=0)
+    output = encoder.layers[-1]
+    kernel, bias = output.get_weights()
+    output.set_weights([kernel * spread, bias * spread + center.astype(np.float32)])
+    Progress(verbose).say(f"teacher: {TEACHER_EPOCHS} epochs of regression onto its map, "
+                          f"mean squared error {history.history['loss'][-1]:.4f} of the "
+                          f"standardized map ({time.perf_counter() - started:.1f} s)")
 
 
 def step_numbers(plan):

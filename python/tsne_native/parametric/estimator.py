@@ -20,7 +20,7 @@ from .._validation import (
 )
 from ..affinity import METRICS, affinities
 from ..projector.log import EMBEDDING_FILE
-from ._plan import ACTIVATIONS, MIN_BATCH_SIZE, PRECISIONS
+from ._plan import ACTIVATIONS, INITS, MIN_BATCH_SIZE, PRECISIONS
 
 PARAMS_FILE = "parametric_tsne.json"
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ _SAVED_ATTRIBUTES = {"n_features_in_": None, "kl_divergence_": None, "n_epochs_"
 
 # Parameters newer than FORMAT_VERSION 1's first saves, with the values those saves used.
 _PARAMS_OF_OLDER_SAVES = {"input_components": None, "activation": "relu",
-                          "repulsion_pairs": None}
+                          "repulsion_pairs": None, "init": "random"}
 
 
 class ParametricTSNE(EstimatorParams):
@@ -89,7 +89,14 @@ class ParametricTSNE(EstimatorParams):
         clusters form before they are spread out.
     early_exaggeration_epochs : int or None, default=None
         How many of the epochs use the exaggeration; ``None`` means a tenth
-        of them.
+        of them (none after ``init="tsne"``).
+    init : {"random", "tsne"}, default="random"
+        Where the network starts.  ``"random"``: Keras's weight initializers.
+        ``"tsne"``: the network first learns the map that
+        :class:`tsne_native.TSNE` makes of the same P, by regression
+        (``tsne_native.parametric.TEACHER_EPOCHS`` epochs of mean squared
+        error), then trains on KL(P || Q) from there.  Only for the network
+        ``ParametricTSNE`` builds (not with ``encoder``).
     precision : {"auto", "float32", "mixed_bfloat16"}, default="auto"
         Arithmetic of the hidden layers during training.  ``"mixed_bfloat16"``
         multiplies in bfloat16 (float32 weights and output), faster on CPUs
@@ -163,9 +170,10 @@ class ParametricTSNE(EstimatorParams):
     def __init__(self, n_components=2, perplexity=30.0, *, input_components=100,
                  hidden_layers=(256, 256, 256), activation="silu", dof=1.0, n_epochs=None,
                  batch_size=1024, repulsion_pairs=None, learning_rate=3e-3,
-                 early_exaggeration=12.0, early_exaggeration_epochs=None, precision="auto",
-                 n_neighbors=None, metric="euclidean", encoder=None, callbacks=None,
-                 strategy=None, log_dir=None, n_jobs=None, random_state=None, verbose=False):
+                 early_exaggeration=12.0, early_exaggeration_epochs=None, init="random",
+                 precision="auto", n_neighbors=None, metric="euclidean", encoder=None,
+                 callbacks=None, strategy=None, log_dir=None, n_jobs=None, random_state=None,
+                 verbose=False):
         self.n_components = n_components
         self.perplexity = perplexity
         self.input_components = input_components
@@ -178,6 +186,7 @@ class ParametricTSNE(EstimatorParams):
         self.learning_rate = learning_rate
         self.early_exaggeration = early_exaggeration
         self.early_exaggeration_epochs = early_exaggeration_epochs
+        self.init = init
         self.precision = precision
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -219,6 +228,10 @@ class ParametricTSNE(EstimatorParams):
             P = affinities(data, settings["perplexity"], n_neighbors=self.n_neighbors,
                            metric=self.metric, n_jobs=self.n_jobs, random_state=seed,
                            verbose=self.verbose)
+        teacher = None
+        if settings["init"] == "tsne":
+            with progress.stage("teacher map"):
+                teacher = self._teacher_map(data, P, settings, seed)
         features = _network_input(data)
         del data
         from . import _training  # TensorFlow only from here on
@@ -226,7 +239,8 @@ class ParametricTSNE(EstimatorParams):
         with progress.stage("training"):
             fitted = _training.fit(features, P, settings, seed=seed, strategy=self.strategy,
                                    encoder=self.encoder, callbacks=self.callbacks or (),
-                                   log_dir=self.log_dir, verbose=self.verbose)
+                                   log_dir=self.log_dir, teacher=teacher,
+                                   verbose=self.verbose)
         self.encoder_, self.embedding_ = fitted.encoder, fitted.embedding
         self.loss_history_ = fitted.loss_history
         self.kl_divergence_ = float(fitted.loss_history[-1])
@@ -238,6 +252,14 @@ class ParametricTSNE(EstimatorParams):
                      f"training {progress.seconds['training']:.1f} s, "
                      f"KL {self.kl_divergence_:.3f}")
         return self
+
+    def _teacher_map(self, data, P, settings, seed):
+        """``TSNE``'s map of ``P`` (PCA start from ``data``): (n_samples, n_components) float32."""
+        from ..tsne import TSNE
+
+        teacher = TSNE(settings["n_components"], n_jobs=self.n_jobs, random_state=seed,
+                       verbose=self.verbose)
+        return teacher.fit(data, affinities=P).embedding_.astype(np.float32)
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return its embedding (``embedding_``).
@@ -330,6 +352,10 @@ class ParametricTSNE(EstimatorParams):
         check_choice(self.metric, "metric", METRICS)
         resolve_n_jobs(self.n_jobs)
         precision = check_choice(self.precision, "precision", PRECISIONS)
+        init = check_choice(self.init, "init", INITS)
+        if init == "tsne" and self.encoder is not None:
+            raise ValueError("init='tsne' starts the network ParametricTSNE builds; with your "
+                             "own encoder use init='random'")
         self._check_live_objects(n_features, n_components, precision)
         return {
             "n_components": n_components,
@@ -349,6 +375,7 @@ class ParametricTSNE(EstimatorParams):
             "early_exaggeration": check_positive_number(self.early_exaggeration,
                                                         "early_exaggeration"),
             "precision": precision,
+            "init": init,
         }
 
     def _checked_hidden_layers(self):
