@@ -96,7 +96,9 @@ class ParametricTSNE(EstimatorParams):
         :class:`tsne_native.TSNE` makes of the same P, by regression
         (``tsne_native.parametric.TEACHER_EPOCHS`` epochs of mean squared
         error), then trains on KL(P || Q) from there.  Only for the network
-        ``ParametricTSNE`` builds (not with ``encoder``).
+        ``ParametricTSNE`` builds (not with ``encoder``).  On MNIST it kept
+        less local structure than the random start, in more time
+        (bench/RESULTS.md, "A teacher's map as the start").
     precision : {"auto", "float32", "mixed_bfloat16"}, default="auto"
         Arithmetic of the hidden layers during training.  ``"mixed_bfloat16"``
         multiplies in bfloat16 (float32 weights and output), faster on CPUs
