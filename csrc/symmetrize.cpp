@@ -22,12 +22,10 @@ struct SortedRows {
 
 // The transpose of the n x n matrix whose row i holds columns[indptr[i] ..
 // indptr[i + 1]) and their values.  A counting sort: the rows of the result
-// list their columns in ascending order whatever the input order was, so
-// transposing twice sorts each row.  Each thread scatters a contiguous range of
-// source rows into slots reserved after those of the lower ranges, so the
-// result does not depend on the thread count.
-template <class Column>
-SortedRows transpose(std::int64_t n, const std::int64_t* indptr, const Column* columns,
+// list their columns in ascending order whatever the input order was.  Each
+// thread scatters a contiguous range of source rows into slots reserved after
+// those of the lower ranges, so the result does not depend on the thread count.
+SortedRows transpose(std::int64_t n, const std::int64_t* indptr, const std::int64_t* columns,
                      const double* values, int n_threads) {
     const std::int64_t nnz = indptr[n];
     const int parts =
