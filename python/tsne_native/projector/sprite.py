@@ -13,6 +13,9 @@ _IMAGES_PER_BLOCK = 8192
 # Pixels per side of the disc drawn for a point without a thumbnail, when the
 # sprite has room for it.
 DISC_SIDE = 16
+# zlib's fastest level: sprites of tens of thousands of thumbnails compress
+# little better at the default level, in about twice the time (bench/RESULTS.md).
+PNG_COMPRESS_LEVEL = 1
 
 
 def square_side(n_values: int) -> int | None:
@@ -263,6 +266,7 @@ def _squeeze_grey(pixels: np.ndarray) -> np.ndarray:
 
 
 def save_png(path, pixels: np.ndarray) -> None:
+    """Write ``pixels`` (h, w, channels) uint8 as a PNG, compressed for speed."""
     from PIL import Image
 
-    Image.fromarray(_squeeze_grey(pixels)).save(path)
+    Image.fromarray(_squeeze_grey(pixels)).save(path, compress_level=PNG_COMPRESS_LEVEL)
