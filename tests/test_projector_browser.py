@@ -32,7 +32,7 @@ TINY = ["--demo", "--perplexity", "10", "--epochs", "2", "--hidden-layers", "16"
 # Of the scatter plot's pixels, the share that must be drawn (not background):
 # 1,797 thumbnails cover about a sixth; the three axes alone, under 1 percent.
 MIN_DRAWN_FRACTION = 0.03
-# Pixels of each label's colour that must show: 58-418 per digit in the demo
+# Pixels of each label's colour that must show: 61-385 per digit in the demo
 # as it opens, none for eight of the ten digits when the sprite held grey
 # thumbnails (bench/RESULTS.md).
 MIN_LABEL_PIXELS = 20
