@@ -28,11 +28,14 @@ _HIDDEN_SEVERITIES = {"1": "I", "2": "IW", "3": "IWE"}
 def _native_logs_filtered():
     """Capture file descriptor 2 for the block; pass on what the log level lets through."""
     hidden = _HIDDEN_SEVERITIES.get(os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0").strip(), "")
-    if not hidden:
+    try:
+        saved = os.dup(2) if hidden else None
+    except OSError:  # no stderr to capture (closed by the process that started this one)
+        saved = None
+    if saved is None:
         yield
         return
     sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
