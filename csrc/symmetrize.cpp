@@ -176,13 +176,12 @@ CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, s
     for_each_row(n, options, [&](std::int64_t i) {
         check_row(neighbors + i * k, conditional + i * k, i, n, k);
     });
-    Buffer<std::int64_t> uniform_indptr(n + 1);
-    for (std::int64_t i = 0; i <= n; ++i) uniform_indptr[i] = i * k;
-    // P(i|j) by row i (a transpose: one scattered write per entry), and P(j|i)
-    // by row i with columns sorted (each row sorted where it lies).
-    const SortedRows reverse =
-        transpose(n, uniform_indptr.data(), neighbors, conditional, options.n_threads);
+    // P(j|i) by row i with columns sorted (each row sorted where it lies), and
+    // P(i|j) by row i (a transpose: one scattered write per entry); the input
+    // has forward's row bounds, k entries a row.
     const SortedRows forward = sort_rows(n, k, neighbors, conditional, options);
+    const SortedRows reverse =
+        transpose(n, forward.indptr.data(), neighbors, conditional, options.n_threads);
 
     CsrMatrix p;
     p.indptr.assign(n + 1, 0);
