@@ -1,13 +1,15 @@
 """Can a network learn t-SNE's map by regression?  A teacher experiment on MNIST.
 
     python bench/teacher_regression.py [--n-train N] [--epochs E] [--hidden-layers W,W,W]
-                                       [--noise S]
+                                       [--noise S] [--mix M]
 
 Fits ``tsne_native.TSNE`` on the first N training digits (the teacher), places
 the 10,000 test digits with its ``transform``, then trains a Keras network
 (PCA-100 of X / 255, then ReLU layers) by mean squared error onto the teacher's
 standardized map, optionally with Gaussian input noise of S times the median
-nearest-neighbour distance (spread over the components).  Prints one line per
+nearest-neighbour distance (spread over the components), or with each input
+moved a random fraction (uniform up to M) of the way towards one of its 15
+nearest neighbours, its target moved alike.  Prints one line per
 map, the teacher's and the network's: train recall@15, test 10-NN accuracy and
 transform recall@15, as in tsne_bench.py.
 """
@@ -38,7 +40,7 @@ def principal_inputs(X_train, X_test):
     return train / scale, test / scale
 
 
-def regress(inputs, targets, widths, epochs, noise, seed=0):
+def regress(inputs, targets, widths, epochs, noise, mix, seed=0):
     """A ReLU network trained by MSE onto ``targets``; returns its forward pass."""
     import keras
     import tensorflow as tf
@@ -52,11 +54,17 @@ def regress(inputs, targets, widths, epochs, noise, seed=0):
     schedule = keras.optimizers.schedules.CosineDecay(1e-3, epochs * (len(inputs) // batch))
     network.compile(keras.optimizers.Adam(schedule), "mse")
     rng = np.random.default_rng(seed)
-    nearest, _ = tsne_native.nearest_neighbors(inputs, 1, n_jobs=THREADS)
+    nearest, _ = tsne_native.nearest_neighbors(inputs, 15, n_jobs=THREADS)
     spread = noise * float(np.median(np.linalg.norm(inputs - inputs[nearest[:, 0]], axis=1)))
+    rows = np.arange(len(inputs))
     for _ in range(epochs):
-        noisy = inputs + rng.normal(0, spread / np.sqrt(inputs.shape[1]), inputs.shape)
-        network.fit(noisy.astype(np.float32), targets, batch_size=batch, epochs=1, verbose=0)
+        partner = nearest[rows, rng.integers(0, nearest.shape[1], len(inputs))]
+        share = rng.uniform(0, mix, (len(inputs), 1))
+        moved = inputs + share * (inputs[partner] - inputs)
+        moved_targets = targets + share * (targets[partner] - targets)
+        noisy = moved + rng.normal(0, spread / np.sqrt(inputs.shape[1]), inputs.shape)
+        network.fit(noisy.astype(np.float32), moved_targets.astype(np.float32),
+                    batch_size=batch, epochs=1, verbose=0)
     return lambda data: network.predict(data, batch_size=8192, verbose=0)
 
 
@@ -66,6 +74,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--hidden-layers", default="256,256,256")
     parser.add_argument("--noise", type=float, default=0.0)
+    parser.add_argument("--mix", type=float, default=0.0)
     args = parser.parse_args()
     X_train, y_train, X_test, y_test = load_mnist(args.n_train, 10_000)
 
@@ -84,11 +93,11 @@ def main():
     inputs, test_inputs = principal_inputs(X_train, X_test)
     started = time.perf_counter()
     forward = regress(inputs, targets, [int(w) for w in args.hidden_layers.split(",")],
-                      args.epochs, args.noise)
+                      args.epochs, args.noise, args.mix)
     seconds = time.perf_counter() - started
     print(json.dumps({"map": "network regressed onto it", "seconds": round(seconds, 1),
                       "epochs": args.epochs, "hidden_layers": args.hidden_layers,
-                      "noise": args.noise,
+                      "noise": args.noise, "mix": args.mix,
                       **dict(zip(names, np.round(quality(X_train, y_train, X_test, y_test,
                                                          forward(inputs),
                                                          forward(test_inputs)), 4)))}))

@@ -10,10 +10,13 @@ from tsne_native.parametric._plan import (
     EARLY_EXAGGERATION_SHARE,
     MIN_BATCH_SIZE,
     TAILS_PER_HEAD,
+    TEACHER_EPOCHS,
+    TEACHER_TRAINING_MULTIPLY_ADDS,
     Hardware,
     cpu_multiplies_bfloat16,
     dense_multiply_adds,
     make_plan,
+    teacher_length,
     training_length,
 )
 
@@ -52,6 +55,23 @@ def test_a_taught_network_trains_without_early_exaggeration():
     epochs, early = training_length(None, None, 60_000, MACS, taught=True)
     assert early == 0 and epochs == training_length(None, None, 60_000, MACS)[0]
     assert training_length(50, 3, 60_000, MACS, taught=True) == (50, 3)  # as the user says
+
+
+def test_the_teachers_regression_is_a_budget_of_multiply_adds():
+    assert teacher_length(100_000, MACS) == math.ceil(TEACHER_TRAINING_MULTIPLY_ADDS
+                                                      / (100_000 * MACS))
+    assert teacher_length(100_000, 4 * MACS) < teacher_length(100_000, MACS)
+    assert teacher_length(10_000_000, MACS) == TEACHER_EPOCHS[0]
+    assert teacher_length(100, MACS) == TEACHER_EPOCHS[1]
+
+
+def test_only_a_taught_network_plans_a_regression():
+    common = dict(batch_size=1024, n_epochs=10, early_exaggeration_epochs=None,
+                  precision="float32", hardware=Hardware(gpu=False, cpu_bfloat16=False),
+                  multiply_adds=MACS)
+    assert make_plan(20_000, **common).teacher_epochs == 0
+    assert make_plan(20_000, taught=True, **common).teacher_epochs == teacher_length(20_000,
+                                                                                     MACS)
 
 
 @pytest.mark.parametrize("flags, expected", [

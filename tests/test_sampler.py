@@ -103,3 +103,58 @@ def test_as_many_repulsion_pairs_as_partners_means_every_pair():
     for pairs in (8, 100):
         assert float(TSNELoss(dof=1.0, repulsion_pairs=pairs).log_mean_kernel(
             y, distinct, distinct)) == pytest.approx(float(every), rel=1e-6)
+
+
+def test_point_normalization_averages_each_points_own_log_mean_kernel():
+    rng = np.random.default_rng(4)
+    heads, tails = 3, 2
+    y = rng.normal(scale=3, size=(heads * (1 + tails), 2)).astype(np.float32)
+    ids = np.arange(len(y))
+    groups = np.concatenate([np.arange(heads), np.repeat(np.arange(heads), tails)])
+    w = 1.0 / (1.0 + ((y[:, None] - y[None]) ** 2).sum(-1))
+    independent = groups[:, None] != groups[None, :]
+    own = np.log((w * independent).sum(1) / independent.sum(1))
+    loss = TSNELoss(dof=1.0, normalization="point")
+    attraction, repulsion = loss(tf.constant(y), tf.constant(ids), tf.constant(groups),
+                                 heads, tails)
+    # An edge's repulsion is the mean of its ends'; a head ends `tails` edges.
+    edge_ends = np.concatenate([np.repeat(own[:heads], tails)[:, None],
+                                own[heads:, None]], axis=1)
+    assert float(repulsion) == pytest.approx(edge_ends.mean(), rel=1e-5)
+    batch_wide = TSNELoss(dof=1.0)(tf.constant(y), tf.constant(ids), tf.constant(groups),
+                                   heads, tails)
+    assert float(attraction) == pytest.approx(float(batch_wide[0]))
+    assert float(batch_wide[1]) == pytest.approx(np.log(w[independent].mean()), rel=1e-5)
+    assert abs(float(repulsion) - float(batch_wide[1])) > 1e-3
+
+
+def test_mid_near_points_are_the_second_nearest_of_their_candidates():
+    X = np.arange(40, dtype=np.float32)[:, None] ** 1.5  # distinct distances everywhere
+    P = tsne_native.affinities(X, perplexity=5)
+    sampler = EdgeSampler(X, P, heads_per_step=64, tails_per_head=3, seed=0,
+                          mid_near_candidates=6)
+    ids, points = sampler.batch(tf.constant(3))
+    assert ids.shape == (64 * (1 + 3) + 64,) and points.shape == (64 * 5, 1)
+    heads, mid_near = ids.numpy()[:64], ids.numpy()[-64:]
+    # Of six uniform draws the second nearest is rarely among the nearest rows,
+    # and never the farthest possible ones.
+    gaps = np.abs(X[mid_near, 0] - X[heads, 0])
+    farthest = np.abs(X[:, 0][None, :] - X[heads, 0][:, None]).max(axis=1)
+    assert np.all(gaps < farthest) and np.median(gaps) > 0
+    again = sampler.batch(tf.constant(3))[0].numpy()
+    np.testing.assert_array_equal(again, ids.numpy())
+
+
+def test_the_mid_near_penalty_is_a_third_term_of_the_heads_and_their_mid_near_points():
+    rng = np.random.default_rng(6)
+    heads, tails = 4, 3
+    y = rng.normal(scale=2, size=(heads * (2 + tails), 2)).astype(np.float32)
+    ids = tf.range(len(y))
+    groups = tf.constant(np.concatenate([np.arange(heads), np.repeat(np.arange(heads), tails)]))
+    plain = TSNELoss(dof=1.0)(tf.constant(y[:heads * (1 + tails)]), ids[:heads * (1 + tails)],
+                              groups, heads, tails)
+    attraction, repulsion, penalty = TSNELoss(dof=1.0, mid_near_weight=8.0)(
+        tf.constant(y), ids, groups, heads, tails)
+    assert (float(attraction), float(repulsion)) == pytest.approx(tuple(map(float, plain)))
+    w = 1.0 / (1.0 + ((y[:heads] - y[-heads:]) ** 2).sum(-1))
+    assert float(penalty) == pytest.approx(8.0 * np.log1p(w).mean(), rel=1e-5)

@@ -142,13 +142,14 @@ def check_integer(value, name: str, *, low: int, high: int | None = None) -> int
     return value
 
 
-def check_positive_number(value, name: str) -> float:
-    """Return ``value`` as a float after checking it is finite and > 0."""
+def check_positive_number(value, name: str, *, allow_zero: bool = False) -> float:
+    """``value`` as a float, checked finite and > 0 (or >= 0 with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number; got {value!r}")
     value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {value}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a finite number {'>=' if allow_zero else '>'} 0; "
+                         f"got {value}")
     return value
 
 

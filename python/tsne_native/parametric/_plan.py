@@ -15,10 +15,22 @@ import numpy as np
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 ACTIVATIONS = ("silu", "relu")
 INITS = ("random", "tsne")
-# init="tsne": epochs of regression onto the teacher's map before the KL
-# training, at this learning rate (Adam, decayed to zero along a cosine).
-TEACHER_EPOCHS = 40
+NORMALIZATIONS = ("batch", "point")
+# mid_near_weight > 0: each head's mid-near point is the second nearest in the
+# data of this many rows drawn uniformly (PaCMAP's and ParamRepulsor's choice).
+MID_NEAR_CANDIDATES = 6
+# init="tsne": the regression onto the teacher's map spends about this many
+# multiply-adds of forward passes (as AUTO_TRAINING_MULTIPLY_ADDS does), within
+# these bounds on its epochs, in batches of this size, at this learning rate
+# (Adam, decayed to zero along a cosine), on inputs blurred by Gaussian noise of
+# this many median nearest-neighbour distances (spread over the inputs): without
+# the noise the network learns the map's every detail at the training points
+# and places new points worse.  bench/RESULTS.md holds the measurements.
+TEACHER_TRAINING_MULTIPLY_ADDS = 1.9e12
+TEACHER_EPOCHS = (20, 200)
+TEACHER_BATCH_SIZE = 256
 TEACHER_LEARNING_RATE = 1e-3
+TEACHER_INPUT_NOISE = 0.5
 # Tails drawn per head: more edges per embedded point (3 of every 4 points in a
 # batch are tails); a head and its tails are not paired in the repulsion.
 TAILS_PER_HEAD = 3
@@ -74,6 +86,8 @@ class TrainingPlan:
     ----------
     n_epochs, early_exaggeration_epochs : int
         Epochs in all, and how many of the first ones are exaggerated.
+    teacher_epochs : int
+        Epochs of regression onto a teacher's map before them (0 untaught).
     precision : {"float32", "mixed_bfloat16"}
         Arithmetic of the built network's hidden layers.
     jit_compile : bool
@@ -89,6 +103,7 @@ class TrainingPlan:
 
     n_epochs: int
     early_exaggeration_epochs: int
+    teacher_epochs: int
     precision: str
     jit_compile: bool
     heads_per_step: int
@@ -139,7 +154,9 @@ def make_plan(n_samples, *, batch_size, n_epochs, early_exaggeration_epochs, pre
         per_call = steps_per_epoch if hardware.gpu else min(steps_per_epoch,
                                                             CPU_STEPS_PER_EXECUTION)
     return TrainingPlan(
-        n_epochs=n_epochs, early_exaggeration_epochs=early_epochs, precision=precision,
+        n_epochs=n_epochs, early_exaggeration_epochs=early_epochs,
+        teacher_epochs=teacher_length(n_samples, multiply_adds) if taught else 0,
+        precision=precision,
         jit_compile=hardware.gpu, heads_per_step=heads_per_step, tails_per_head=TAILS_PER_HEAD,
         steps_per_execution=per_call, steps_per_epoch=-(-steps_per_epoch // per_call) * per_call,
         replicas=hardware.replicas)
@@ -162,6 +179,13 @@ def training_length(n_epochs, early_exaggeration_epochs, n_samples, multiply_add
         early_exaggeration_epochs = (0 if taught else
                                      max(1, int(n_epochs * EARLY_EXAGGERATION_SHARE)))
     return n_epochs, early_exaggeration_epochs
+
+
+def teacher_length(n_samples, multiply_adds):
+    """Epochs of regression onto a teacher's map: ``TEACHER_TRAINING_MULTIPLY_ADDS``
+    spent on forward passes of ``n_samples`` points, within ``TEACHER_EPOCHS``."""
+    epoch_cost = n_samples * max(1, multiply_adds)
+    return int(np.clip(np.ceil(TEACHER_TRAINING_MULTIPLY_ADDS / epoch_cost), *TEACHER_EPOCHS))
 
 
 def dense_multiply_adds(n_inputs, hidden_layers, n_components):

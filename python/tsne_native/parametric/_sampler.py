@@ -41,6 +41,9 @@ class EdgeSampler(tf.Module):
         replica) and attracts along ``heads_per_step * tails_per_head`` edges.
     seed : int
         Seeds the edge sampling.
+    mid_near_candidates : int, default=0
+        When positive, the batch also holds a mid-near point of each head
+        (:meth:`mid_near`), after the tails.
 
     Attributes
     ----------
@@ -51,10 +54,11 @@ class EdgeSampler(tf.Module):
         The draw group of each batch point: a head and its tails alike.
     """
 
-    def __init__(self, data, P, *, heads_per_step, tails_per_head, seed):
+    def __init__(self, data, P, *, heads_per_step, tails_per_head, seed, mid_near_candidates=0):
         super().__init__(name="edge_sampler")
         self.heads_per_step = heads_per_step
         self.tails_per_head = tails_per_head
+        self.mid_near_candidates = mid_near_candidates
         self.seed = int(seed)
         n = data.shape[0]
         positive = P.data[P.data > 0]  # far neighbours' weights may underflow to 0
@@ -77,10 +81,31 @@ class EdgeSampler(tf.Module):
                                                   np.repeat(heads_range, tails_per_head)]))
 
     def batch(self, step):
-        """``(ids, points)`` of one step: the heads, then each head's tails, and their rows."""
+        """``(ids, points)`` of one step: the heads, each head's tails (then each
+        head's mid-near point, when drawn), and their rows."""
         heads, tails = self.sample_edges(step)
-        ids = tf.concat([heads, tf.reshape(tails, [-1])], axis=0)
+        parts = [heads, tf.reshape(tails, [-1])]
+        if self.mid_near_candidates:
+            parts.append(self.mid_near(heads, step))
+        ids = tf.concat(parts, axis=0)
         return ids, tf.gather(self._data, ids)
+
+    def mid_near(self, heads, step):
+        """Per head, of ``mid_near_candidates`` rows drawn uniformly, the second nearest.
+
+        The mid-near pairs of PaCMAP (Wang et al., JMLR 2021), which
+        ParamRepulsor (Huang et al., NeurIPS 2024) repels as hard negatives:
+        nearer than a random point, yet rarely a P-neighbour.
+        """
+        seed = tf.random.experimental.stateless_fold_in(
+            tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)]), 1)
+        candidates = tf.random.stateless_uniform(
+            [self.heads_per_step, self.mid_near_candidates], seed=seed, minval=0,
+            maxval=tf.shape(self._data, out_type=tf.int32)[0], dtype=tf.int32)
+        squared = tf.reduce_sum(tf.square(tf.gather(self._data, candidates)
+                                          - tf.gather(self._data, heads)[:, None, :]), axis=2)
+        second = tf.math.top_k(-squared, k=2).indices[:, 1]
+        return tf.gather(candidates, second, batch_dims=1)
 
     def sample_edges(self, step):
         """Heads (heads_per_step,) and their tails (heads_per_step, tails_per_head) for one step."""
@@ -130,21 +155,50 @@ class TSNELoss:
         ``repulsion_pairs`` offsets ``s`` spread evenly over it.  ``None``
         (or at least the batch size less one) pairs every two points, which
         costs the square of the batch size per step.
+    mid_near_weight : float, default=0
+        Weight of a repulsion between each head and its mid-near point
+        (:meth:`EdgeSampler.mid_near`, the batch's last ``heads_per_step``
+        points): ``mid_near_weight * mean log(1 + w)``, a third term returned
+        beside the two of KL(P || Q).
+    normalization : {"batch", "point"}, default="batch"
+        ``"batch"``: one normalization of Q shared by the batch, as in t-SNE.
+        ``"point"``: each point's own (the mean of w over its partners), so an
+        edge's repulsion is the mean of its two ends' log normalizations: the
+        per-anchor softmax of InfoNCE (InfoNC-t-SNE, Damrich et al., ICLR
+        2023), in which a point in a sparse part of the map is pushed as hard
+        as one in a crowded part.
     """
 
-    def __init__(self, dof, repulsion_pairs=None):
+    def __init__(self, dof, repulsion_pairs=None, normalization="batch", mid_near_weight=0.0):
         self.dof = float(dof)
         self.repulsion_pairs = repulsion_pairs
+        self.normalization = normalization
+        self.mid_near_weight = float(mid_near_weight)
 
     def __call__(self, y, ids, groups, heads_per_step, tails_per_head):
-        """``(attraction, repulsion)`` of the batch embedding ``y``, in the batch's order.
+        """``(attraction, repulsion, *penalties)`` of the batch embedding ``y``.
 
-        ``y`` (m, n_components) holds the heads, then each head's tails; the
-        step minimizes ``exaggeration * attraction + repulsion``.
+        ``y`` (m, n_components) holds the heads, then each head's tails (then,
+        with ``mid_near_weight``, each head's mid-near point); the step
+        minimizes ``exaggeration * attraction + repulsion + sum(penalties)``.
         """
+        edge_points = heads_per_step * (1 + tails_per_head)
         y_heads = y[:heads_per_step]
-        y_tails = tf.reshape(y[heads_per_step:], [heads_per_step, tails_per_head, -1])
-        return self.attraction(y_heads, y_tails), self.log_mean_kernel(y, ids, groups)
+        y_tails = tf.reshape(y[heads_per_step:edge_points], [heads_per_step, tails_per_head, -1])
+        penalties = ()
+        if self.mid_near_weight:
+            squared = tf.reduce_sum(tf.square(y_heads - y[edge_points:]), axis=1)
+            penalties = (self.mid_near_weight
+                         * tf.reduce_mean(tf.math.log1p(tf.exp(self.log_kernel(squared)))),)
+        y, ids = y[:edge_points], ids[:edge_points]
+        if self.normalization == "point":
+            log_means = self.log_point_means(y, ids, groups)
+            # Edge-weighted: a head ends tails_per_head edges, a tail one.
+            repulsion = 0.5 * (tf.reduce_mean(log_means[:heads_per_step])
+                               + tf.reduce_mean(log_means[heads_per_step:]))
+        else:
+            repulsion = self.log_mean_kernel(y, ids, groups)
+        return (self.attraction(y_heads, y_tails), repulsion, *penalties)
 
     def log_kernel(self, squared_distances):
         """log w for squared embedding distances (Student-t with ``dof`` degrees of freedom)."""
@@ -175,20 +229,33 @@ class TSNELoss:
         act mostly between the very points the attraction pulls together (w
         near 1 against a typical 1e-4 on large data).
         """
+        weights, independent = self.partner_kernel(y, ids, groups)
+        return tf.math.log(tf.reduce_sum(weights) / tf.reduce_sum(independent))
+
+    def log_point_means(self, y, ids, groups):
+        """(m,): per batch point, log of the mean of w over its independent partners."""
+        weights, independent = self.partner_kernel(y, ids, groups)
+        return tf.math.log(tf.reduce_sum(weights, axis=1)
+                           / tf.maximum(tf.reduce_sum(independent, axis=1), 1.0))
+
+    def partner_kernel(self, y, ids, groups):
+        """``(weights, independent)``, both (m, partners): w to each partner, 0 where dependent.
+
+        ``independent`` is 1 for a partner drawn independently of the point
+        (another group, another row) and 0 otherwise (:meth:`log_mean_kernel`).
+        """
         size = int(groups.shape[0])
         if self.repulsion_pairs is None or self.repulsion_pairs >= size - 1:
             independent = tf.cast(tf.logical_and(tf.not_equal(groups[:, None], groups[None, :]),
                                                  tf.not_equal(ids[:, None], ids[None, :])),
                                   y.dtype)
-            total = tf.reduce_sum(self.kernel(y, y) * independent)
-            return tf.math.log(total / tf.reduce_sum(independent))
+            return self.kernel(y, y) * independent, independent
         partners = tf.constant(partner_positions(size, self.repulsion_pairs))
         independent = tf.cast(tf.logical_and(
             tf.not_equal(groups[:, None], tf.gather(groups, partners)),
             tf.not_equal(ids[:, None], tf.gather(ids, partners))), y.dtype)
         squared = tf.reduce_sum(tf.square(y[:, None, :] - tf.gather(y, partners)), axis=2)
-        total = tf.reduce_sum(tf.exp(self.log_kernel(squared)) * independent)
-        return tf.math.log(total / tf.reduce_sum(independent))
+        return tf.exp(self.log_kernel(squared)) * independent, independent
 
 
 def partner_positions(size, pairs):

@@ -19,9 +19,12 @@ import numpy as np
 
 from .._progress import Progress, time_left
 from .._tensorflow import keras, tf
+from ..affinity._approximate import neighbor_reach
 from . import _network
 from ._plan import (
-    TEACHER_EPOCHS,
+    MID_NEAR_CANDIDATES,
+    TEACHER_BATCH_SIZE,
+    TEACHER_INPUT_NOISE,
     TEACHER_LEARNING_RATE,
     Hardware,
     TrainingPlan,
@@ -109,11 +112,15 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
             input_map.n_inputs, settings["n_components"], settings["hidden_layers"],
             activation=settings["activation"], seed=seed, precision=plan.precision)
         if teacher is not None:
-            regress_onto(trained, inputs, teacher, batch_size=settings["batch_size"],
-                         seed=seed, verbose=verbose)
-        trainer = Trainer(trained, EdgeSampler(inputs, P, heads_per_step=plan.heads_per_step,
-                                               tails_per_head=plan.tails_per_head, seed=seed),
-                          TSNELoss(settings["dof"], settings["repulsion_pairs"]))
+            regress_onto(trained, inputs, teacher, epochs=plan.teacher_epochs, seed=seed,
+                         verbose=verbose)
+        sampler = EdgeSampler(inputs, P, heads_per_step=plan.heads_per_step,
+                              tails_per_head=plan.tails_per_head, seed=seed,
+                              mid_near_candidates=(MID_NEAR_CANDIDATES
+                                                   if settings["mid_near_weight"] else 0))
+        trainer = Trainer(trained, sampler,
+                          TSNELoss(settings["dof"], settings["repulsion_pairs"],
+                                   settings["normalization"], settings["mid_near_weight"]))
     del inputs
     loss_history = train(trainer, plan, learning_rate=settings["learning_rate"],
                          early_exaggeration=settings["early_exaggeration"], strategy=strategy,
@@ -141,7 +148,8 @@ class Trainer(keras.Model):
     sampler : EdgeSampler
     loss : TSNELoss
         Called as ``loss(y, ids, groups, heads_per_step, tails_per_head)``,
-        returning ``(attraction, repulsion)``.
+        returning ``(attraction, repulsion, *penalties)``: the two terms of
+        KL(P || Q), then any others the step minimizes too.
     """
 
     def __init__(self, encoder, sampler, loss):
@@ -166,10 +174,9 @@ class Trainer(keras.Model):
         ids, points = sampler.batch(tf.reshape(data, [-1])[0])
         with tf.GradientTape() as tape:
             y = self.encoder(points, training=True)
-            attraction, repulsion = self.objective(y, ids, sampler.groups,
-                                                   sampler.heads_per_step,
-                                                   sampler.tails_per_head)
-            loss = self.exaggeration * attraction + repulsion
+            attraction, repulsion, *penalties = self.objective(
+                y, ids, sampler.groups, sampler.heads_per_step, sampler.tails_per_head)
+            loss = self.exaggeration * attraction + repulsion + sum(penalties)
             replicas = tf.distribute.get_strategy().num_replicas_in_sync  # of all workers
             # The optimizer sums gradients over replicas; each contributes its share.
             scaled = loss / replicas
@@ -217,12 +224,15 @@ def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbac
     return np.asarray(history.history["loss"], dtype=np.float64)
 
 
-def regress_onto(encoder, inputs, target, *, batch_size, seed, verbose=False):
+def regress_onto(encoder, inputs, target, *, epochs, seed, verbose=False):
     """Train the built ``encoder`` to map ``inputs`` onto ``target`` (mean squared error).
 
     The network learns the target centred and divided by its spread (unit
     scale suits the initialized weights and Adam's steps), and its linear
     output layer is then rescaled, so that it maps onto ``target`` itself.
+    Each batch's inputs are blurred by Gaussian noise (``TEACHER_INPUT_NOISE``
+    median nearest-neighbour distances in all), so that the network learns a
+    map that new points, which fall between the training points, share.
 
     Parameters
     ----------
@@ -230,27 +240,39 @@ def regress_onto(encoder, inputs, target, *, batch_size, seed, verbose=False):
         Built by :func:`~._network.build_encoder` (a linear last layer).
     inputs : ndarray of shape (n_samples, n_inputs), dtype float32
     target : ndarray of shape (n_samples, n_components), dtype float32
-    batch_size : int
+    epochs : int
+        Passes over the points, in batches of ``TEACHER_BATCH_SIZE``.
     seed : int
-        Seeds the shuffling (global random state is not touched).
+        Seeds the shuffling and the noise (global random state is not touched).
     """
     center = target.mean(axis=0, dtype=np.float64)
     spread = float(np.sqrt(np.mean((target - center) ** 2))) or 1.0
     standardized = ((target - center) / spread).astype(np.float32)
     batches = (tf.data.Dataset.from_tensor_slices((inputs, standardized))
                .shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-               .batch(batch_size))
-    steps = TEACHER_EPOCHS * -(-len(inputs) // batch_size)
+               .batch(TEACHER_BATCH_SIZE))
+    noise = TEACHER_INPUT_NOISE * median_neighbor_distance(inputs, seed) / np.sqrt(inputs.shape[1])
+    blurred = keras.Sequential([keras.Input(shape=(inputs.shape[1],), dtype="float32"),
+                                keras.layers.GaussianNoise(noise, seed=seed), encoder])
+    steps = epochs * -(-len(inputs) // TEACHER_BATCH_SIZE)
     schedule = keras.optimizers.schedules.CosineDecay(TEACHER_LEARNING_RATE, steps, alpha=0.0)
-    encoder.compile(optimizer=keras.optimizers.Adam(schedule), loss="mean_squared_error")
+    blurred.compile(optimizer=keras.optimizers.Adam(schedule), loss="mean_squared_error")
     started = time.perf_counter()
-    history = encoder.fit(batches, epochs=TEACHER_EPOCHS, shuffle=False, verbose=0)
+    reports = [TrainingProgress(epochs, "teacher", "mean squared error")] if verbose else []
+    history = blurred.fit(batches, epochs=epochs, shuffle=False, verbose=0, callbacks=reports)
     output = encoder.layers[-1]
     kernel, bias = output.get_weights()
     output.set_weights([kernel * spread, bias * spread + center.astype(np.float32)])
-    Progress(verbose).say(f"teacher: {TEACHER_EPOCHS} epochs of regression onto its map, "
+    Progress(verbose).say(f"teacher: {epochs} epochs of regression onto its map, "
                           f"mean squared error {history.history['loss'][-1]:.4f} of the "
                           f"standardized map ({time.perf_counter() - started:.1f} s)")
+
+
+def median_neighbor_distance(inputs, seed, sample_size=1000):
+    """Median distance from a sample of rows of ``inputs`` to their nearest other row."""
+    rows = np.random.default_rng(seed).choice(len(inputs), min(sample_size, len(inputs)),
+                                              replace=False)
+    return float(np.median(neighbor_reach(inputs, np.sort(rows), 1, None)))
 
 
 def step_numbers(plan):
@@ -331,13 +353,17 @@ class EarlyExaggeration(keras.callbacks.Callback):
 
 
 class TrainingProgress(keras.callbacks.Callback):
-    """Reports the epoch, the loss and the time left, every ``REPORT_SECONDS`` and at the end."""
+    """Reports the epoch, the loss and the time left, every ``REPORT_SECONDS`` and at the end.
+
+    Lines read ``"{stage}: epoch 3/10, {loss_name} 1.2345, about 20 s left"``.
+    """
 
     REPORT_SECONDS = 5.0
 
-    def __init__(self, n_epochs):
+    def __init__(self, n_epochs, stage="training", loss_name="KL"):
         super().__init__()
         self.n_epochs = int(n_epochs)
+        self.stage, self.loss_name = stage, loss_name
         self.progress = Progress(verbose=True)
 
     def on_train_begin(self, logs=None):
@@ -349,7 +375,7 @@ class TrainingProgress(keras.callbacks.Callback):
             return
         self.reported = now
         loss = (logs or {}).get("loss", float("nan"))
-        self.progress.say(f"training: epoch {done}/{self.n_epochs}, KL {loss:.4f}"
+        self.progress.say(f"{self.stage}: epoch {done}/{self.n_epochs}, {self.loss_name} {loss:.4f}"
                           f"{time_left(self.started, done, self.n_epochs)}")
 
 

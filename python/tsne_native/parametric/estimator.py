@@ -20,7 +20,7 @@ from .._validation import (
 )
 from ..affinity import METRICS, affinities
 from ..projector.log import EMBEDDING_FILE
-from ._plan import ACTIVATIONS, INITS, MIN_BATCH_SIZE, PRECISIONS
+from ._plan import ACTIVATIONS, INITS, MIN_BATCH_SIZE, NORMALIZATIONS, PRECISIONS
 
 PARAMS_FILE = "parametric_tsne.json"
 FORMAT_VERSION = 1
@@ -34,7 +34,8 @@ _SAVED_ATTRIBUTES = {"n_features_in_": None, "kl_divergence_": None, "n_epochs_"
 
 # Parameters newer than FORMAT_VERSION 1's first saves, with the values those saves used.
 _PARAMS_OF_OLDER_SAVES = {"input_components": None, "activation": "relu",
-                          "repulsion_pairs": None, "init": "random"}
+                          "repulsion_pairs": None, "init": "random",
+                          "normalization": "batch", "mid_near_weight": 0.0}
 
 
 class ParametricTSNE(EstimatorParams):
@@ -82,6 +83,18 @@ class ParametricTSNE(EstimatorParams):
         estimate Q's normalization (the repulsion); ``None`` pairs every two
         points of the batch, which costs ``batch_size ** 2`` per step and
         buys more per second of training on MNIST (bench/RESULTS.md).
+    normalization : {"batch", "point"}, default="batch"
+        How Q is normalized on a batch.  ``"batch"``: one normalization
+        shared by all its pairs, as in t-SNE.  ``"point"``: each point's own,
+        over its partners (the per-anchor softmax of InfoNC-t-SNE, Damrich et
+        al., ICLR 2023), so that every point is repelled as strongly wherever
+        it lies; ``loss_history_`` then estimates KL(P || Q) with that Q.
+    mid_near_weight : float, default=0
+        When positive, each step also repels each sampled point from a
+        mid-near point (of six points drawn at random, the second nearest in
+        the data: PaCMAP's mid-near pairs, used as hard negatives by
+        ParamRepulsor) with this weight on ``log(1 + w)``.  Not part of
+        ``loss_history_``.
     learning_rate : float, default=3e-3
         Adam's initial learning rate; it decays to zero along a cosine.
     early_exaggeration : float, default=12
@@ -93,12 +106,16 @@ class ParametricTSNE(EstimatorParams):
     init : {"random", "tsne"}, default="random"
         Where the network starts.  ``"random"``: Keras's weight initializers.
         ``"tsne"``: the network first learns the map that
-        :class:`tsne_native.TSNE` makes of the same P, by regression
-        (``tsne_native.parametric.TEACHER_EPOCHS`` epochs of mean squared
-        error), then trains on KL(P || Q) from there.  Only for the network
-        ``ParametricTSNE`` builds (not with ``encoder``).  On MNIST it kept
-        less local structure than the random start, in more time
-        (bench/RESULTS.md, "A teacher's map as the start").
+        :class:`tsne_native.TSNE` makes of the same P, by regression on
+        slightly blurred inputs (``tsne_native.parametric.TEACHER_EPOCHS``
+        bounds its epochs, set by the budget
+        ``TEACHER_TRAINING_MULTIPLY_ADDS``), then trains on KL(P || Q) from
+        there; a smaller ``learning_rate`` (1e-4) and fewer ``n_epochs``
+        keep what it learned.  Only for the network ``ParametricTSNE`` builds
+        (not with ``encoder``).  On 20,000 MNIST digits it kept more of each
+        point's nearest neighbours than 100 epochs from a random start but
+        placed new digits less well; on 60,000 it trailed the defaults
+        (bench/RESULTS.md, "A teacher's map as the start" and after).
     precision : {"auto", "float32", "mixed_bfloat16"}, default="auto"
         Arithmetic of the hidden layers during training.  ``"mixed_bfloat16"``
         multiplies in bfloat16 (float32 weights and output), faster on CPUs
@@ -171,7 +188,8 @@ class ParametricTSNE(EstimatorParams):
 
     def __init__(self, n_components=2, perplexity=30.0, *, input_components=100,
                  hidden_layers=(256, 256, 256), activation="silu", dof=1.0, n_epochs=None,
-                 batch_size=1024, repulsion_pairs=None, learning_rate=3e-3,
+                 batch_size=1024, repulsion_pairs=None, normalization="batch",
+                 mid_near_weight=0.0, learning_rate=3e-3,
                  early_exaggeration=12.0, early_exaggeration_epochs=None, init="random",
                  precision="auto", n_neighbors=None, metric="euclidean", encoder=None,
                  callbacks=None, strategy=None, log_dir=None, n_jobs=None, random_state=None,
@@ -185,6 +203,8 @@ class ParametricTSNE(EstimatorParams):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.repulsion_pairs = repulsion_pairs
+        self.normalization = normalization
+        self.mid_near_weight = mid_near_weight
         self.learning_rate = learning_rate
         self.early_exaggeration = early_exaggeration
         self.early_exaggeration_epochs = early_exaggeration_epochs
@@ -373,6 +393,10 @@ class ParametricTSNE(EstimatorParams):
             "batch_size": check_integer(self.batch_size, "batch_size", low=MIN_BATCH_SIZE),
             "repulsion_pairs": (None if self.repulsion_pairs is None else
                                 check_integer(self.repulsion_pairs, "repulsion_pairs", low=1)),
+            "normalization": check_choice(self.normalization, "normalization",
+                                          NORMALIZATIONS),
+            "mid_near_weight": check_positive_number(self.mid_near_weight, "mid_near_weight",
+                                                     allow_zero=True),
             "learning_rate": check_positive_number(self.learning_rate, "learning_rate"),
             "early_exaggeration": check_positive_number(self.early_exaggeration,
                                                         "early_exaggeration"),
