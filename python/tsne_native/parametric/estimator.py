@@ -278,10 +278,14 @@ class ParametricTSNE(EstimatorParams):
     def _teacher_map(self, data, P, settings, seed):
         """``TSNE``'s map of ``P`` (PCA start from ``data``): (n_samples, n_components) float32."""
         from ..tsne import TSNE
+        from ..tsne.initialization import pca
 
-        teacher = TSNE(settings["n_components"], n_jobs=self.n_jobs, random_state=seed,
-                       verbose=self.verbose)
-        return teacher.fit(data, affinities=P).embedding_.astype(np.float32)
+        # TSNE's own PCA start, given rather than computed from X: fitted on P
+        # alone, TSNE skips the neighbour index its transform would need.
+        start = pca(data, settings["n_components"], np.random.default_rng(seed))
+        teacher = TSNE(settings["n_components"], initialization=start, n_jobs=self.n_jobs,
+                       random_state=seed, verbose=self.verbose)
+        return teacher.fit(affinities=P).embedding_.astype(np.float32)
 
     def fit_transform(self, X, y=None):
         """Fit on ``X`` and return its embedding (``embedding_``).
