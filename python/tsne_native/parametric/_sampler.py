@@ -155,11 +155,6 @@ class TSNELoss:
         ``repulsion_pairs`` offsets ``s`` spread evenly over it.  ``None``
         (or at least the batch size less one) pairs every two points, which
         costs the square of the batch size per step.
-    mid_near_weight : float, default=0
-        Weight of a repulsion between each head and its mid-near point
-        (:meth:`EdgeSampler.mid_near`, the batch's last ``heads_per_step``
-        points): ``mid_near_weight * mean log(1 + w)``, a third term returned
-        beside the two of KL(P || Q).
     normalization : {"batch", "point"}, default="batch"
         ``"batch"``: one normalization of Q shared by the batch, as in t-SNE.
         ``"point"``: each point's own (the mean of w over its partners), so an
@@ -167,6 +162,11 @@ class TSNELoss:
         per-anchor softmax of InfoNCE (InfoNC-t-SNE, Damrich et al., ICLR
         2023), in which a point in a sparse part of the map is pushed as hard
         as one in a crowded part.
+    mid_near_weight : float, default=0
+        Weight of a repulsion between each head and its mid-near point
+        (:meth:`EdgeSampler.mid_near`, the batch's last ``heads_per_step``
+        points): ``mid_near_weight * mean log(1 + w)``, a third term returned
+        beside the two of KL(P || Q).
     """
 
     def __init__(self, dof, repulsion_pairs=None, normalization="batch", mid_near_weight=0.0):
