@@ -1,6 +1,7 @@
 """One worker of tests/test_multi_worker.py: a ParametricTSNE fit under MultiWorkerMirroredStrategy.
 
-Run as ``python multi_worker_fit.py DATA.npy OUT_DIR`` with ``TF_CONFIG`` set.
+Run as ``python multi_worker_fit.py DATA.npy OUT_DIR [PARAMS_JSON]`` with
+``TF_CONFIG`` set; ``PARAMS_JSON`` overrides some of ``PARAMS``.
 Every worker writes ``OUT_DIR/steps.txt`` (the step number each of its
 replica steps drew its edges from), ``embedding.npy`` and ``fit.json``; only
 the chief saves the model (``OUT_DIR/model``) and writes TensorBoard scalars
@@ -35,7 +36,7 @@ def record_step_numbers(path):
     _sampler.EdgeSampler.batch = recorded
 
 
-def main(data_path, out):
+def main(data_path, out, params_json="{}"):
     import tensorflow as tf
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()  # before other TensorFlow work
@@ -47,7 +48,7 @@ def main(data_path, out):
     out.mkdir(parents=True, exist_ok=True)
     record_step_numbers(out / "steps.txt")
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    model = tsne_native.ParametricTSNE(**PARAMS, strategy=strategy,
+    model = tsne_native.ParametricTSNE(**(PARAMS | json.loads(params_json)), strategy=strategy,
                                        random_state=SEED_OF_WORKER + index,
                                        log_dir=out / "tensorboard")
     model.fit(np.load(data_path))

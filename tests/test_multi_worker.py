@@ -151,6 +151,21 @@ def test_the_chiefs_model_maps_as_well_as_one_machine(two_workers, blobs_file):
     assert accuracy >= accuracy_alone - 0.05, (accuracy, accuracy_alone)
 
 
+def test_a_network_taught_tsnes_map_trains_on_a_cluster(blobs_file, tmp_path):
+    """init="tsne": each worker fits the same teacher, and the regression trains in sync."""
+    data, labels = blobs_file
+    outs = [tmp_path / f"worker{index}" for index in range(2)]
+    taught = json.dumps({"init": "tsne", "n_epochs": 5, "learning_rate": 1e-4})
+    logs = [tmp_path / f"worker{index}.log" for index in range(2)]
+    results = run_cluster([[sys.executable, str(WORKER_SCRIPT), str(data), str(out), taught]
+                           for out in outs], logs)
+    for code, output in results:
+        assert code == 0, output[-4000:]
+    first, second = (np.load(out / "embedding.npy") for out in outs)
+    np.testing.assert_allclose(first, second, atol=1e-5)
+    assert knn_accuracy(first, labels) >= 0.9
+
+
 # -- the command line ------------------------------------------------------------------
 
 def test_cli_cluster_writes_one_log_from_the_chief(blobs_file, tmp_path):

@@ -79,9 +79,12 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
     log_dir : str or path-like or None
         Where to write TensorBoard loss scalars; only the chief writes them
         (``strategy.extended.should_save_summary``).
-    teacher : ndarray of shape (n_samples, n_components), dtype float32, or None
-        A map the built network learns by regression (:func:`regress_onto`)
-        before it trains on KL(P || Q); not with ``encoder``.
+    teacher : callable or None
+        ``teacher(seed)`` returns a map, ndarray of shape (n_samples,
+        n_components) float32, which the built network learns by regression
+        (:func:`regress_onto`) before it trains on KL(P || Q); called with the
+        seed every worker shares (:func:`shared_seed`), so that all workers
+        learn the same map.  Not with ``encoder``.
     verbose : bool
         Report the epochs, the loss and the time left on stderr.
 
@@ -112,7 +115,7 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
             input_map.n_inputs, settings["n_components"], settings["hidden_layers"],
             activation=settings["activation"], seed=seed, precision=plan.precision)
         if teacher is not None:
-            regress_onto(trained, inputs, teacher, epochs=plan.teacher_epochs, seed=seed,
+            regress_onto(trained, inputs, teacher(seed), epochs=plan.teacher_epochs, seed=seed,
                          verbose=verbose)
         sampler = EdgeSampler(inputs, P, heads_per_step=plan.heads_per_step,
                               tails_per_head=plan.tails_per_head, seed=seed,
@@ -247,25 +250,88 @@ def regress_onto(encoder, inputs, target, *, epochs, seed, verbose=False):
     """
     center = target.mean(axis=0, dtype=np.float64)
     spread = float(np.sqrt(np.mean((target - center) ** 2))) or 1.0
-    standardized = ((target - center) / spread).astype(np.float32)
-    batches = (tf.data.Dataset.from_tensor_slices((inputs, standardized))
-               .shuffle(len(inputs), seed=seed, reshuffle_each_iteration=True)
-               .batch(TEACHER_BATCH_SIZE))
+    standardized = (target - center) / spread
     noise = TEACHER_INPUT_NOISE * median_neighbor_distance(inputs, seed) / np.sqrt(inputs.shape[1])
-    blurred = keras.Sequential([keras.Input(shape=(inputs.shape[1],), dtype="float32"),
-                                keras.layers.GaussianNoise(noise, seed=seed), encoder])
-    steps = epochs * -(-len(inputs) // TEACHER_BATCH_SIZE)
-    schedule = keras.optimizers.schedules.CosineDecay(TEACHER_LEARNING_RATE, steps, alpha=0.0)
-    blurred.compile(optimizer=keras.optimizers.Adam(schedule), loss="mean_squared_error")
+    regressor = Regressor(encoder, inputs.shape[1], noise, seed)
+    steps_per_epoch = -(-len(inputs) // TEACHER_BATCH_SIZE)
+    schedule = keras.optimizers.schedules.CosineDecay(TEACHER_LEARNING_RATE,
+                                                      epochs * steps_per_epoch, alpha=0.0)
+    regressor.compile(optimizer=keras.optimizers.Adam(schedule))
     started = time.perf_counter()
     reports = [TrainingProgress(epochs, "teacher", "mean squared error")] if verbose else []
-    history = blurred.fit(batches, epochs=epochs, shuffle=False, verbose=0, callbacks=reports)
+    history = regressor.fit(packed_batches(np.hstack([inputs, standardized]), seed), epochs=epochs,
+                            steps_per_epoch=steps_per_epoch, shuffle=False, verbose=0,
+                            callbacks=reports)
     output = encoder.layers[-1]
     kernel, bias = output.get_weights()
     output.set_weights([kernel * spread, bias * spread + center.astype(np.float32)])
     Progress(verbose).say(f"teacher: {epochs} epochs of regression onto its map, "
                           f"mean squared error {history.history['loss'][-1]:.4f} of the "
                           f"standardized map ({time.perf_counter() - started:.1f} s)")
+
+
+def packed_batches(rows, seed):
+    """Endless shuffled batches of ``TEACHER_BATCH_SIZE`` of ``rows`` (n, width) float32.
+
+    Each batch is the global batch of one step: a ``MultiWorkerMirroredStrategy``
+    splits it among all replicas (``AutoShardPolicy.DATA``, as
+    :func:`step_numbers`), and every worker, shuffling with the same seed,
+    takes its share of the same rows.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return (tf.data.Dataset.from_tensor_slices(rows.astype(np.float32))
+            .shuffle(len(rows), seed=seed, reshuffle_each_iteration=True).repeat()
+            .batch(TEACHER_BATCH_SIZE).with_options(options))
+
+
+class Regressor(keras.Model):
+    """Trains an encoder by mean squared error on packed rows: its inputs, then its targets.
+
+    Each step blurs the inputs by Gaussian noise of standard deviation
+    ``noise``, from a stateless generator seeded by ``seed`` and the step
+    number.  Inputs and targets travel as one tensor: Keras reduces a first
+    batch across the workers of a ``MultiWorkerMirroredStrategy`` before it
+    trains, which fails for a tuple ("Attempt to convert a value (PerReplica
+    ...)", Keras 3 with TensorFlow 2.21).
+
+    Parameters
+    ----------
+    encoder : keras.Model
+    n_inputs : int
+        Columns of a packed row that are inputs; the rest are the targets.
+    noise : float
+    seed : int
+    """
+
+    def __init__(self, encoder, n_inputs, noise, seed):
+        super().__init__()
+        self.encoder = encoder
+        self.n_inputs, self.noise, self.seed = int(n_inputs), float(noise), int(seed)
+        self.error_tracker = keras.metrics.Mean(name="mean_squared_error")
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.error_tracker]
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    def train_step(self, data):
+        inputs, targets = data[:, :self.n_inputs], data[:, self.n_inputs:]
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        blur = tf.random.stateless_normal(tf.shape(inputs), stddev=self.noise,
+                                          seed=tf.stack([tf.constant(self.seed, tf.int64), step]))
+        with tf.GradientTape() as tape:
+            outputs = tf.cast(self.encoder(inputs + blur, training=True), targets.dtype)
+            error = tf.reduce_mean(tf.square(outputs - targets))
+            scaled = error / tf.distribute.get_strategy().num_replicas_in_sync
+        variables = self.encoder.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        self.error_tracker.update_state(error)
+        return {"loss": reducible_log(self.error_tracker.result())}
 
 
 def median_neighbor_distance(inputs, seed, sample_size=1000):

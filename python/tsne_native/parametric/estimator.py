@@ -176,7 +176,8 @@ class ParametricTSNE(EstimatorParams):
     encoder_ : keras.Model
         The trained network (float32 in, float32 out).
     fit_seconds_ : dict
-        Wall time of the ``"affinities"`` and ``"training"`` stages.
+        Wall time of the ``"affinities"`` and ``"training"`` stages (and,
+        with ``init="tsne"``, of the ``"teacher map"``, part of the training's).
 
     Examples
     --------
@@ -252,10 +253,12 @@ class ParametricTSNE(EstimatorParams):
                            verbose=self.verbose)
         teacher = None
         if settings["init"] == "tsne":
-            with progress.stage("teacher map"):
-                teacher = self._teacher_map(data, P, settings, seed)
+            def teacher(shared_seed):
+                with progress.stage("teacher map"):
+                    return self._teacher_map(data, P, settings, shared_seed)
         features = _network_input(data)
-        del data
+        if teacher is None:
+            del data  # else the teacher needs it, during training
         from . import _training  # TensorFlow only from here on
 
         with progress.stage("training"):
