@@ -138,7 +138,46 @@ def fit(features, P, settings, *, seed, strategy=None, encoder=None, callbacks=(
     return Fitted(encoder, _network.embed(encoder, features), loss_history, plan)
 
 
-class Trainer(keras.Model):
+class EncoderTraining(keras.Model):
+    """Trains an encoder through a ``train_step`` of its own, logging one running mean.
+
+    The trainers below share this: the encoder is built already, their
+    ``train_step`` computes a loss, and :meth:`minimize` steps the encoder's
+    weights down it under the distribution strategy in effect.
+
+    Parameters
+    ----------
+    encoder : keras.Model
+    logged : str
+        Name of the running mean logged as the ``"loss"`` of each epoch.
+    """
+
+    def __init__(self, encoder, logged):
+        super().__init__()
+        self.encoder = encoder
+        self.tracker = keras.metrics.Mean(name=logged)
+        # The encoder is built; stop Keras from probing call() with the dataset's elements.
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.tracker]
+
+    def call(self, inputs, training=False):
+        return self.encoder(inputs, training=training)
+
+    def minimize(self, tape, loss, logged):
+        """Step down ``loss`` (recorded on ``tape``), add ``logged`` to the mean; the logs."""
+        variables = self.encoder.trainable_variables
+        # The optimizer sums gradients over replicas (of all workers); each contributes its share.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = [gradient / replicas for gradient in tape.gradient(loss, variables)]
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.tracker.update_state(logged)
+        return {"loss": reducible_log(self.tracker.result())}
+
+
+class Trainer(EncoderTraining):
     """Trains an encoder on the batches of a sampler under a loss.
 
     Not saved: it holds the training data and edge list, which the fitted map
@@ -156,21 +195,10 @@ class Trainer(keras.Model):
     """
 
     def __init__(self, encoder, sampler, loss):
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder, "kl_divergence")
         self.sampler = sampler
         self.objective = loss
         self.exaggeration = tf.Variable(1.0, trainable=False, name="exaggeration")
-        self.kl_tracker = keras.metrics.Mean(name="kl_divergence")
-        # The encoder is built; stop Keras from probing call() with step numbers.
-        self.built = True
-
-    @property
-    def metrics(self):
-        return [self.kl_tracker]
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs, training=training)
 
     def train_step(self, data):
         sampler = self.sampler
@@ -180,13 +208,7 @@ class Trainer(keras.Model):
             attraction, repulsion, *penalties = self.objective(
                 y, ids, sampler.groups, sampler.heads_per_step, sampler.tails_per_head)
             loss = self.exaggeration * attraction + repulsion + sum(penalties)
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync  # of all workers
-            # The optimizer sums gradients over replicas; each contributes its share.
-            scaled = loss / replicas
-        variables = self.encoder.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self.kl_tracker.update_state(attraction + repulsion + sampler.kl_offset)
-        return {"loss": reducible_log(self.kl_tracker.result())}
+        return self.minimize(tape, loss, attraction + repulsion + sampler.kl_offset)
 
 
 def train(trainer, plan, *, learning_rate, early_exaggeration, strategy, callbacks=(),
@@ -286,7 +308,7 @@ def packed_batches(rows, seed):
             .batch(TEACHER_BATCH_SIZE).with_options(options))
 
 
-class Regressor(keras.Model):
+class Regressor(EncoderTraining):
     """Trains an encoder by mean squared error on packed rows: its inputs, then its targets.
 
     Each step blurs the inputs by Gaussian noise of standard deviation
@@ -306,18 +328,8 @@ class Regressor(keras.Model):
     """
 
     def __init__(self, encoder, n_inputs, noise, seed):
-        super().__init__()
-        self.encoder = encoder
+        super().__init__(encoder, "mean_squared_error")
         self.n_inputs, self.noise, self.seed = int(n_inputs), float(noise), int(seed)
-        self.error_tracker = keras.metrics.Mean(name="mean_squared_error")
-        self.built = True
-
-    @property
-    def metrics(self):
-        return [self.error_tracker]
-
-    def call(self, inputs, training=False):
-        return self.encoder(inputs, training=training)
 
     def train_step(self, data):
         inputs, targets = data[:, :self.n_inputs], data[:, self.n_inputs:]
@@ -327,11 +339,7 @@ class Regressor(keras.Model):
         with tf.GradientTape() as tape:
             outputs = tf.cast(self.encoder(inputs + blur, training=True), targets.dtype)
             error = tf.reduce_mean(tf.square(outputs - targets))
-            scaled = error / tf.distribute.get_strategy().num_replicas_in_sync
-        variables = self.encoder.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        self.error_tracker.update_state(error)
-        return {"loss": reducible_log(self.error_tracker.result())}
+        return self.minimize(tape, error, error)
 
 
 def median_neighbor_distance(inputs, seed, sample_size=1000):
