@@ -88,8 +88,10 @@ def timing_stages():
     timed(_approximate._core, "nearest_centroids", centroids)
     timed(_approximate._core, "probed_knn", probed)
     timed(_approximate._core, "rerank_knn", plain)
-    for name in ("kmeans", "project", "neighbor_reach", "sampled_recall"):
+    for name in ("kmeans", "project"):
         timed(_approximate, name, plain)
+    for name in ("__init__", "passes", "probes_needed"):
+        timed(_approximate.RecallCheck, name, lambda name, args: f"RecallCheck.{name}")
     return totals
 
 

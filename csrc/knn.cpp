@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -70,15 +71,28 @@ template <class T>
 struct BlockScratch {
     std::vector<T> products;                             // kQueryBlock x kReferenceBlock
     std::vector<typename Candidates<T>::Entry> entries;  // kQueryBlock x 2 candidates
+    std::vector<T> gathered;                             // kQueryBlock x d, when gathered
     Ranked ranked;
+};
+
+// One block of queries, rows of x: query r is row query_rows[r], whose
+// values are query_points[r * d ..] (x's own row, or a copy of it), and whose
+// k neighbours go to indices[r * k ..] and distances[r * k ..].
+template <class T>
+struct QueryBlockRows {
+    const T* query_points;
+    const std::int64_t* query_rows;
+    std::int64_t rows;
+    std::int64_t* indices;
+    double* distances;
 };
 
 template <class T>
 void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t k,
                         std::int64_t candidates, Metric metric, const RankingTerms<T>& terms,
-                        std::int64_t first_row, BlockScratch<T>& scratch, ParallelGuard& guard,
-                        std::int64_t* indices, double* distances) {
-    const std::int64_t rows = std::min(kQueryBlock, n - first_row);
+                        const QueryBlockRows<T>& block, BlockScratch<T>& scratch,
+                        ParallelGuard& guard) {
+    const std::int64_t rows = block.rows;
     std::vector<Candidates<T>> best;
     best.reserve(rows);
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -88,17 +102,17 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
     for (std::int64_t first_ref = 0; first_ref < n; first_ref += kReferenceBlock) {
         if (guard.checkpoint()) return;
         const std::int64_t refs = std::min(kReferenceBlock, n - first_ref);
-        gemm_abt(x + first_row * d, x + first_ref * d, scratch.products.data(), rows, refs, d,
+        gemm_abt(block.query_points, x + first_ref * d, scratch.products.data(), rows, refs, d,
                  kReferenceBlock);
         for (std::int64_t r = 0; r < rows; ++r) {
             offer_block_row(scratch.products.data() + r * kReferenceBlock,
                             terms.offset.data() + first_ref, terms.scale.data() + first_ref,
-                            refs, first_ref, first_row + r, best[r]);
+                            refs, first_ref, block.query_rows[r], best[r]);
         }
     }
 
     for (std::int64_t r = 0; r < rows; ++r) {
-        const std::int64_t i = first_row + r;
+        const std::int64_t i = block.query_rows[r];
         const auto [entries, count] = best[r].best();
         scratch.ranked.clear();
         for (std::int64_t c = 0; c < count; ++c) {  // fewer than k: keys were not finite
@@ -111,8 +125,44 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
             throw std::invalid_argument("distances of row " + std::to_string(i) +
                                         " are not finite (values too large?)");
         }
-        write_nearest(scratch.ranked, k, indices + i * k, distances + i * k);
+        write_nearest(scratch.ranked, k, block.indices + r * k, block.distances + r * k);
     }
+}
+
+// The k nearest other rows of the rows query_rows[0 .. n_queries) of x, each
+// found by exact_knn's blocked search; `gather` says the queries are not
+// consecutive rows of x, so that each block copies its queries' values.
+template <class T>
+void search_rows(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* query_rows,
+                 std::int64_t n_queries, bool gather, std::int64_t k, Metric metric,
+                 std::int64_t* indices, double* distances, const RunOptions& options) {
+    const int n_threads = std::max(1, options.n_threads);
+    const RankingTerms<T> terms = ranking_terms(x, n, d, metric, n_threads);
+    const std::int64_t candidates = candidate_count(n, k);
+    SingleThreadedBlas single_threaded_blas;
+    for_each_block<BlockScratch<T>>(
+        block_count(n_queries, kQueryBlock), options,
+        [&](BlockScratch<T>& scratch) {
+            scratch.products.resize(kQueryBlock * kReferenceBlock);
+            scratch.entries.resize(2 * kQueryBlock * candidates);
+            scratch.ranked.reserve(candidates);
+            if (gather) scratch.gathered.resize(kQueryBlock * d);
+        },
+        [&](std::int64_t b, BlockScratch<T>& scratch, ParallelGuard& guard) {
+            const std::int64_t first = b * kQueryBlock;
+            const std::int64_t rows = std::min(kQueryBlock, n_queries - first);
+            const std::int64_t* block_rows = query_rows + first;
+            if (gather) {
+                for (std::int64_t r = 0; r < rows; ++r) {
+                    std::copy_n(x + block_rows[r] * d, d, scratch.gathered.data() + r * d);
+                }
+            }
+            const T* points = gather ? scratch.gathered.data() : x + block_rows[0] * d;
+            search_query_block(x, n, d, k, candidates, metric, terms,
+                               {points, block_rows, rows, indices + first * k,
+                                distances + first * k},
+                               scratch, guard);
+        });
 }
 
 // Rows re-ranked between two interrupt checks.
@@ -240,28 +290,35 @@ void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metri
                std::int64_t* indices, double* distances, const RunOptions& options) {
     check_sizes(n, d, k);
     check_blas_size(std::max(n, d));
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+    std::iota(rows.begin(), rows.end(), std::int64_t{0});
+    search_rows(x, n, d, rows.data(), n, false, k, metric, indices, distances, options);
+}
 
-    const int n_threads = std::max(1, options.n_threads);
-    const RankingTerms<T> terms = ranking_terms(x, n, d, metric, n_threads);
-    const std::int64_t candidates = candidate_count(n, k);
-    SingleThreadedBlas single_threaded_blas;
-    for_each_block<BlockScratch<T>>(
-        block_count(n, kQueryBlock), options,
-        [&](BlockScratch<T>& scratch) {
-            scratch.products.resize(kQueryBlock * kReferenceBlock);
-            scratch.entries.resize(2 * kQueryBlock * candidates);
-            scratch.ranked.reserve(candidates);
-        },
-        [&](std::int64_t b, BlockScratch<T>& scratch, ParallelGuard& guard) {
-            search_query_block(x, n, d, k, candidates, metric, terms, b * kQueryBlock, scratch,
-                               guard, indices, distances);
-        });
+template <class T>
+void exact_knn_of_rows(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* rows,
+                       std::int64_t n_rows, std::int64_t k, Metric metric,
+                       std::int64_t* indices, double* distances, const RunOptions& options) {
+    check_sizes(n, d, k);
+    check_blas_size(std::max(n, d));
+    if (n_rows < 0) throw std::invalid_argument("need a non-negative number of rows");
+    check_in_range(rows, n_rows, n, [&](std::int64_t t) {
+        return "row " + std::to_string(rows[t]) + " (query " + std::to_string(t) +
+               ") is not a row number";
+    });
+    search_rows(x, n, d, rows, n_rows, true, k, metric, indices, distances, options);
 }
 
 template void exact_knn<float>(const float*, std::int64_t, std::int64_t, std::int64_t, Metric,
                                std::int64_t*, double*, const RunOptions&);
 template void exact_knn<double>(const double*, std::int64_t, std::int64_t, std::int64_t, Metric,
                                 std::int64_t*, double*, const RunOptions&);
+template void exact_knn_of_rows<float>(const float*, std::int64_t, std::int64_t,
+                                       const std::int64_t*, std::int64_t, std::int64_t, Metric,
+                                       std::int64_t*, double*, const RunOptions&);
+template void exact_knn_of_rows<double>(const double*, std::int64_t, std::int64_t,
+                                        const std::int64_t*, std::int64_t, std::int64_t, Metric,
+                                        std::int64_t*, double*, const RunOptions&);
 template void rerank_knn<float>(const float*, std::int64_t, std::int64_t, const std::int64_t*,
                                 std::int64_t, std::int64_t, Metric, std::int64_t*, double*,
                                 const RunOptions&);

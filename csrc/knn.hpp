@@ -27,6 +27,18 @@ template <class T>
 void exact_knn(const T* x, std::int64_t n, std::int64_t d, std::int64_t k, Metric metric,
                std::int64_t* indices, double* distances, const RunOptions& options);
 
+// exact_knn for some rows only: the k nearest other rows of each of rows
+// rows[0 .. n_rows) of x (n x d), written to indices and distances (n_rows x
+// k) as exact_knn writes them.  A sample of rows whose true neighbours check
+// an approximate search is searched here.
+//
+// Throws std::invalid_argument for bad sizes or a row outside [0, n), and as
+// exact_knn does otherwise.
+template <class T>
+void exact_knn_of_rows(const T* x, std::int64_t n, std::int64_t d, const std::int64_t* rows,
+                       std::int64_t n_rows, std::int64_t k, Metric metric,
+                       std::int64_t* indices, double* distances, const RunOptions& options);
+
 // Re-ranks candidate neighbours by their exact distance in x: for each of the n
 // rows, `candidates` (n x c, row-major) lists c row numbers (the row itself and
 // repeats are skipped); writes the k nearest of them (n x k) ordered as

@@ -51,6 +51,24 @@ py::tuple exact_knn(const InArray<T>& x, std::int64_t k, tsne::Metric metric, in
 }
 
 template <class T>
+py::tuple exact_knn_of_rows(const InArray<T>& x, const InArray<std::int64_t>& rows,
+                            std::int64_t k, tsne::Metric metric, int n_threads) {
+    if (x.ndim() != 2 || rows.ndim() != 1) {
+        throw std::invalid_argument("X must be 2-D and rows 1-D");
+    }
+    const std::int64_t n_rows = rows.shape(0);
+    py::array_t<std::int64_t> indices({n_rows, k});
+    py::array_t<double> distances({n_rows, k});
+    {
+        py::gil_scoped_release nogil;
+        tsne::exact_knn_of_rows<T>(x.data(), x.shape(0), x.shape(1), rows.data(), n_rows, k,
+                                   metric, indices.mutable_data(), distances.mutable_data(),
+                                   run_options(n_threads));
+    }
+    return py::make_tuple(indices, distances);
+}
+
+template <class T>
 py::tuple rerank_knn(const InArray<T>& x, const InArray<std::int64_t>& candidates, std::int64_t k,
                      tsne::Metric metric, int n_threads) {
     if (x.ndim() != 2 || candidates.ndim() != 2 || candidates.shape(0) != x.shape(0)) {
@@ -294,6 +312,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads"));
     m.def("exact_knn", &exact_knn<double>, py::arg("x"), py::arg("k"), py::arg("metric"),
           py::arg("n_threads"));
+    m.def("exact_knn_of_rows", &exact_knn_of_rows<float>, py::arg("x"), py::arg("rows"),
+          py::arg("k"), py::arg("metric"), py::arg("n_threads"));
+    m.def("exact_knn_of_rows", &exact_knn_of_rows<double>, py::arg("x"), py::arg("rows"),
+          py::arg("k"), py::arg("metric"), py::arg("n_threads"));
     m.def("rerank_knn", &rerank_knn<float>, py::arg("x"), py::arg("candidates"), py::arg("k"),
           py::arg("metric"), py::arg("n_threads"));
     m.def("rerank_knn", &rerank_knn<double>, py::arg("x"), py::arg("candidates"), py::arg("k"),

@@ -39,6 +39,15 @@ def exact_knn(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Each row's k nearest other rows: indices (n, k) int64, distances (n, k) float64."""
 
+def exact_knn_of_rows(
+    x: npt.ArrayLike,  # (n, d): C-order float64 is searched in float64, all else in float32
+    rows: npt.ArrayLike,  # (n_rows,) int64 row numbers in [0, n)
+    k: int,  # 1 <= k < n
+    metric: Metric,
+    n_threads: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """The k nearest other rows of some rows: indices (n_rows, k) int64, distances float64."""
+
 def rerank_knn(
     x: npt.ArrayLike,  # (n, d): distances from C-order float64 as is, all else as float32
     candidates: npt.ArrayLike,  # (n, c) int64 row numbers; self and repeats skipped

@@ -26,16 +26,17 @@ CANDIDATES_PER_NEIGHBOR = 2
 PCA_SAMPLE_ROWS = 10_000
 # A search is used once re-ranking its candidates finds this share of the true
 # neighbours of RECALL_CHECK_ROWS sampled points (less the sample's standard
-# error); else it is made wider.
+# error: RecallCheck); else it is made wider.
 TARGET_RECALL = 0.99
 RECALL_CHECK_ROWS = 500
 # Candidates in the projection come from an inverted file once it has more
 # than 2 * FIRST_PROBES clusters of about CLUSTER_ROWS rows each: every row
-# searches the clusters of its FIRST_PROBES nearest centroids, or
-# PROBE_GROWTH times as many, again and again, while the sample's recall is
-# short of TARGET_RECALL.  (Doubling overshot: on a million distorted MNIST
-# digits 128 probes found 0.987 and 256 paid a third more than the 192 that
-# find 0.994.)
+# searches the clusters of its nearest centroids, at first as many as hold
+# TARGET_RECALL of the sample's true neighbours (RecallCheck.probes_needed),
+# then PROBE_GROWTH times as many, again and again, while the sample's recall
+# is short of it.  (Doubling overshot: on a million distorted MNIST digits 128
+# probes found 0.987 and 256 paid a third more than the 192 that find 0.994.)
+# The query index (._query) starts from a share of FIRST_PROBES.
 CLUSTER_ROWS = 128
 FIRST_PROBES = 64
 PROBE_GROWTH = 1.25
@@ -57,7 +58,7 @@ def settings_in_words():
             "loss": f"{1 - TARGET_RECALL:.0%}", "cluster_rows": CLUSTER_ROWS,
             "root_rows": f"{(CLUSTER_ROWS * ROWS_PER_ROOT) ** 2:,}",
             "per_root": ROWS_PER_ROOT,
-            "probes": FIRST_PROBES, "growth": f"{PROBE_GROWTH:g}",
+            "growth": f"{PROBE_GROWTH:g}",
             "check_rows": RECALL_CHECK_ROWS,
             # An inverted file needs more than 2 * FIRST_PROBES clusters.
             "inverted_rows": f"{(2 * FIRST_PROBES + 1) * CLUSTER_ROWS:,}"}
@@ -106,12 +107,7 @@ def approximate_search(data, k, metric, threads, random_state):
     rng = np.random.default_rng(random_state)
     # Cosine neighbours are the Euclidean neighbours of the unit vectors.
     inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
-    queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS), replace=False))
-    reach = neighbor_reach(data, queries, k, inverse_norms)
-
-    def good_enough(sampled):
-        recall = sampled_recall(data, queries, sampled, reach, k, inverse_norms)
-        return recall >= TARGET_RECALL
+    check = RecallCheck(data, k, inverse_norms, rng, threads)
 
     def reranked(candidate_indices):
         return _core.rerank_knn(data, candidate_indices, k, getattr(_core.Metric, metric),
@@ -120,16 +116,15 @@ def approximate_search(data, k, metric, threads, random_state):
     if narrow:
         # Ranked by their own (float32) distances, k candidates are all re-ranking needs.
         points, _ = project(data, sample_center(data, inverse_norms, rng), None, inverse_norms)
-        candidate_indices = _inverted_file_candidates(points, min(n_samples - 1, k), queries,
-                                                      good_enough, threads, rng)
+        candidate_indices = _inverted_file_candidates(points, min(n_samples - 1, k), check,
+                                                      threads, rng)
         return None if candidate_indices is None else reranked(candidate_indices)
     candidates = min(n_samples - 1, CANDIDATES_PER_NEIGHBOR * k)
     dimensions = PROJECTED_DIMENSIONS
     while 2 * dimensions < n_features:
         center, axes = principal_axes(data, dimensions, inverse_norms, rng)
         projected, _ = project(data, center, axes, inverse_norms)
-        candidate_indices = _projected_candidates(projected, candidates, queries, good_enough,
-                                                  threads, rng)
+        candidate_indices = _projected_candidates(projected, candidates, check, threads, rng)
         del projected
         if candidate_indices is not None:
             return reranked(candidate_indices)
@@ -137,36 +132,40 @@ def approximate_search(data, k, metric, threads, random_state):
     return None
 
 
-def _projected_candidates(projected, count, queries, good_enough, threads, rng):
+def _projected_candidates(projected, count, check, threads, rng):
     """The ``count`` nearest rows of every row of the projection, if the sample allows.
 
     An inverted file (k-means clusters, each row searching those of its
-    nearest centroids) when ``good_enough`` accepts the candidates it gives
-    the sampled ``queries``, else the exact search of the whole projection
-    if it accepts those, else None.
+    nearest centroids) when the :class:`RecallCheck` ``check`` passes the
+    candidates it gives the sampled rows, else the exact search of the whole
+    projection if it passes those, else None.
 
     Returns
     -------
     ndarray of shape (n_samples, count), dtype int64, each row in no particular order; or None
     """
-    found = _inverted_file_candidates(projected, count, queries, good_enough, threads, rng)
+    found = _inverted_file_candidates(projected, count, check, threads, rng)
     if found is not None:
         return found
-    if good_enough(_nearest_rows(projected, queries, count)):
+    if check.passes(_nearest_rows(projected, check.queries, count, "euclidean", threads)):
         # Only the indices: their projected distances are not needed (and not kept).
         # The projection is centered, so the exact search needs no preconditioning.
         return _core.exact_knn(projected, count, _core.Metric.euclidean, threads)[0]
     return None
 
 
-def _inverted_file_candidates(points, count, queries, good_enough, threads, rng):
+def _inverted_file_candidates(points, count, check, threads, rng):
     """The ``count`` nearest rows of every row among its probed clusters, if the sample allows.
 
     k-means clusters (:func:`inverted_file_shape`), each row searching those
     of its nearest centroids: as many as the first of :func:`probe_counts`
-    for which ``good_enough`` accepts what the sampled ``queries`` get.  The
-    sample alone tries each count; every row's probes are found once, for
-    the count accepted.
+    for which the :class:`RecallCheck` ``check`` passes what its sampled rows
+    get.  The counts start where the clusters alone would let the sample find
+    the target share of its true neighbours (:meth:`RecallCheck.probes_needed`),
+    which no search with fewer probes can beat and an exact ranking within
+    them reaches; the sample alone tries each count.  Every row's nearest
+    centroids are found once for that first count (its home cluster is the
+    first of them), and again only if the sample needs more.
 
     Returns
     -------
@@ -175,21 +174,28 @@ def _inverted_file_candidates(points, count, queries, good_enough, threads, rng)
     """
     if not inverted_file_fits(len(points)):
         return None
-    cluster_rows, first_probes = inverted_file_shape(len(points))
+    cluster_rows, _ = inverted_file_shape(len(points))
     centroids = kmeans(points, len(points) // cluster_rows, rng, threads)
-    homes = _core.nearest_centroids(points, centroids, 1, threads)[:, 0]
-    counts = probe_counts(first_probes, len(centroids))
-    if not counts:  # duplicates left too few clusters
+    n_clusters = len(centroids)
+    most = (n_clusters - 1) // 2  # probe_counts stays under half the clusters
+    if most < 1:  # duplicates left too few clusters
         return None
-    sample_probes = _core.nearest_centroids(points[queries], centroids, counts[-1], threads)
-    for probes in counts:
-        if good_enough(_probed_search(points, homes, len(centroids), queries,
-                                      np.ascontiguousarray(sample_probes[:, :probes]), count,
-                                      threads)):
-            every_row = np.arange(len(points))
-            return _probed_search(points, homes, len(centroids), every_row,
-                                  _core.nearest_centroids(points, centroids, probes, threads),
-                                  count, threads)
+    sample_probes = _core.nearest_centroids(points[check.queries], centroids, most, threads)
+    neighbor_homes = _core.nearest_centroids(points[check.neighbors.ravel()], centroids, 1,
+                                             threads).reshape(check.neighbors.shape)
+    fewest = check.probes_needed(neighbor_homes, sample_probes, n_clusters)
+    if fewest is None:
+        return None
+    every_probe = _core.nearest_centroids(points, centroids, fewest, threads)
+    homes = every_probe[:, 0]
+    for probes in probe_counts(fewest, n_clusters):
+        if check.passes(_probed_search(points, homes, n_clusters, check.queries,
+                                       np.ascontiguousarray(sample_probes[:, :probes]), count,
+                                       threads)):
+            if probes > fewest:
+                every_probe = _core.nearest_centroids(points, centroids, probes, threads)
+            return _probed_search(points, homes, n_clusters, np.arange(len(points)),
+                                  every_probe, count, threads)
     return None
 
 
@@ -229,7 +235,7 @@ def _probed_search(points, homes, n_clusters, queries, probes, count, threads):
     # are padded with -1: they are searched in full.
     short = np.flatnonzero(candidates[:, -1] < 0)
     if short.size:
-        candidates[short] = _nearest_rows(points, queries[short], count)
+        candidates[short] = _nearest_rows(points, queries[short], count, "euclidean", threads)
     return candidates
 
 
@@ -258,60 +264,125 @@ def kmeans(points, n_clusters, rng, threads):
     return centroids
 
 
-def _nearest_rows(points, queries, count, inverse_norms=None):
+def _nearest_rows(points, queries, count, metric, threads):
     """The ``count`` rows of ``points`` nearest to each row in ``queries`` (itself excluded).
 
-    A chunked brute-force search for a small sample of queries.  Rows are
-    scaled by ``inverse_norms`` when given.
+    The exact search of those rows alone (``metric``: "euclidean" or
+    "cosine"), for a sample of rows or the few whose probed clusters hold too
+    few rows.
 
     Returns
     -------
-    ndarray of shape (len(queries), count), dtype int64, in no particular order
+    ndarray of shape (len(queries), count), dtype int64, nearest first
     """
-    # Ranking only: float32 products suffice for float32 data.
-    dtype = points.dtype
-    query_points = _scaled(points[queries], queries, inverse_norms).astype(dtype)
-    query_norms = np.einsum("ij,ij->i", query_points, query_points)
-    best_ids = np.empty((len(queries), 0), dtype=np.int64)
-    best_keys = np.empty((len(queries), 0), dtype=dtype)
-    start = 0
-    # Chunks of at most 4096 rows bound the (queries x rows) temporaries.
-    for chunk in row_chunks(points, values=min(1 << 22, 4096 * points.shape[1])):
-        rows = np.arange(start, start + len(chunk))
-        if inverse_norms is not None:
-            chunk = (chunk * inverse_norms[rows, None]).astype(dtype)
-        keys = np.einsum("ij,ij->i", chunk, chunk)[None, :] - 2.0 * (query_points @ chunk.T)
-        keys[rows[None, :] == queries[:, None]] = np.inf
-        keys = np.hstack([best_keys, keys + query_norms[:, None]])
-        ids = np.hstack([best_ids, np.broadcast_to(rows, (len(queries), len(rows)))])
-        keep = np.argpartition(keys, count - 1, axis=1)[:, :count]
-        best_keys = np.take_along_axis(keys, keep, axis=1)
-        best_ids = np.take_along_axis(ids, keep, axis=1)
-        start = rows[-1] + 1
-    return best_ids
+    return _core.exact_knn_of_rows(points, queries, count, getattr(_core.Metric, metric),
+                                   threads)[0]
 
 
-def neighbor_reach(data, queries, k, inverse_norms):
-    """Exact distance from each query to its k-th nearest other row: (len(queries),) float64."""
-    neighbors = _nearest_rows(data, queries, k, inverse_norms)
-    return _exact_distances(data, queries, neighbors, inverse_norms).max(axis=1)
+def neighbor_reach(data, queries, k, threads):
+    """Exact Euclidean distance from each of rows ``queries`` to its k-th nearest other row.
 
-
-def sampled_recall(data, queries, candidates, reach, k, inverse_norms):
-    """Share of the k nearest neighbours re-ranking ``candidates`` finds, less its noise.
-
-    Tie-aware: a candidate counts when it is no farther than the k-th true
-    neighbour, so duplicates and equal distances do not lower the recall.
-    The mean share over the queries less its standard error: a search whose
-    recall is just at the target passes half the samples by their mean, but
-    this bound only about one in six (on a million distorted digits the mean
-    accepted searches that 200 other rows found 0.989 of).
+    Returns
+    -------
+    ndarray of shape (len(queries),), dtype float64
     """
-    distances = _exact_distances(data, queries, candidates, inverse_norms)
-    within = distances <= reach[:, None] * (1 + 1e-9) + 1e-12
-    shares = np.minimum(k, np.count_nonzero(within, axis=1)) / k
-    noise = shares.std(ddof=1) / np.sqrt(len(shares)) if len(shares) > 1 else 0.0
-    return shares.mean() - noise
+    return _core.exact_knn_of_rows(data, queries, k, _core.Metric.euclidean, threads)[1][:, -1]
+
+
+class RecallCheck:
+    """Whether a search finds ``TARGET_RECALL`` of the true neighbours of sampled rows.
+
+    ``RECALL_CHECK_ROWS`` rows drawn by ``rng`` and their ``k`` nearest other
+    rows by brute force.  A share of the sampled rows' neighbours passes when
+    its mean over the rows less its standard error reaches the target: a
+    search whose recall is just at the target passes half the samples by
+    their mean, but this bound only about one in six (on a million distorted
+    digits the mean accepted searches that 200 other rows found 0.989 of).
+
+    Parameters
+    ----------
+    data : ndarray of shape (n_samples, n_features)
+    k : int
+        Neighbours sought, ``1 <= k < n_samples``.
+    inverse_norms : ndarray of shape (n_samples,), dtype float64, or None
+        Rows are scaled by these (cosine) when given.
+    rng : numpy.random.Generator
+    threads : int
+
+    Attributes
+    ----------
+    queries : ndarray of shape (n_queries,), dtype int64
+        The sampled rows, in increasing order.
+    neighbors : ndarray of shape (n_queries, k), dtype int64
+        Their true neighbours, in no particular order.
+    reach : ndarray of shape (n_queries,), dtype float64
+        Their distance to the k-th of them.
+    """
+
+    def __init__(self, data, k, inverse_norms, rng, threads):
+        n_samples = len(data)
+        self.queries = np.sort(rng.choice(n_samples, min(n_samples, RECALL_CHECK_ROWS),
+                                          replace=False))
+        # Nearest by cosine distance: nearest as the unit vectors are.
+        metric = "euclidean" if inverse_norms is None else "cosine"
+        self.neighbors = _nearest_rows(data, self.queries, k, metric, threads)
+        self.reach = _exact_distances(data, self.queries, self.neighbors,
+                                      inverse_norms).max(axis=1)
+        self._data, self._k, self._inverse_norms = data, k, inverse_norms
+
+    def passes(self, candidates):
+        """Whether re-ranking ``candidates`` finds the target share of the neighbours.
+
+        Tie-aware: a candidate counts when it is no farther than the k-th true
+        neighbour, so duplicates and equal distances do not lower the recall.
+
+        Parameters
+        ----------
+        candidates : ndarray of shape (n_queries, n_candidates), dtype int64
+            Rows offered for each sampled row.
+        """
+        distances = _exact_distances(self._data, self.queries, candidates, self._inverse_norms)
+        within = distances <= self.reach[:, None] * (1 + 1e-9) + 1e-12
+        shares = np.minimum(self._k, np.count_nonzero(within, axis=1)) / self._k
+        return _recall_bound(shares[:, None])[0] >= TARGET_RECALL
+
+    def probes_needed(self, neighbor_homes, nearest, n_clusters):
+        """The fewest probed clusters that hold the target share of the neighbours, or None.
+
+        A search that probes a sampled row's p nearest clusters finds at most
+        those of its neighbours that live there: the smallest p at which that
+        share passes is a lower bound on the probes any search needs, and the
+        probes an exact search within the clusters needs.
+
+        Parameters
+        ----------
+        neighbor_homes : ndarray of shape (n_queries, k), dtype int64
+            The cluster of each of ``neighbors``.
+        nearest : ndarray of shape (n_queries, n_probes), dtype int64
+            The sampled rows' nearest clusters, nearest first.
+        n_clusters : int
+
+        Returns
+        -------
+        int, at most n_probes; or None when all ``n_probes`` do not suffice
+        """
+        n_queries, n_probes = nearest.shape
+        rank = np.full((n_queries, n_clusters), n_probes)
+        np.put_along_axis(rank, nearest, np.arange(n_probes)[None, :], axis=1)
+        # found[q, p]: neighbours of row q in its first p + 1 probed clusters.
+        found = np.zeros((n_queries, n_probes + 1))
+        np.add.at(found, (np.arange(n_queries)[:, None],
+                          np.take_along_axis(rank, neighbor_homes, axis=1)), 1)
+        bounds = _recall_bound(np.cumsum(found, axis=1)[:, :n_probes] / self._k)
+        enough = np.flatnonzero(bounds >= TARGET_RECALL)
+        return int(enough[0]) + 1 if enough.size else None
+
+
+def _recall_bound(shares):
+    """Mean less standard error of ``shares`` (n_queries, n) over the queries: (n,) float64."""
+    if len(shares) < 2:
+        return shares.mean(axis=0)
+    return shares.mean(axis=0) - shares.std(axis=0, ddof=1) / np.sqrt(len(shares))
 
 
 def _exact_distances(data, queries, others, inverse_norms):

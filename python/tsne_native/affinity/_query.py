@@ -13,18 +13,15 @@ import numpy as np
 from .. import _core
 from ._approximate import (
     PROJECTED_DIMENSIONS,
-    RECALL_CHECK_ROWS,
-    TARGET_RECALL,
+    RecallCheck,
     inverted_file_fits,
     inverted_file_shape,
     kmeans,
-    neighbor_reach,
     principal_axes,
     probe_counts,
     project,
     row_norms,
     sample_center,
-    sampled_recall,
 )
 
 # Candidates ranked in the projection per neighbour sought: twice the
@@ -82,22 +79,15 @@ class QueryIndex:
         self.data, self.k, self.metric = data, k, metric
         self.count = min(len(data), CANDIDATES_PER_NEIGHBOR * k)
         inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
-        sample = np.sort(rng.choice(len(data), min(len(data), RECALL_CHECK_ROWS), replace=False))
-        reach = neighbor_reach(data, sample, min(k, len(data) - 1), inverse_norms)
-
-        def good_enough(candidates):
-            recall = sampled_recall(data, sample, candidates, reach, min(k, len(data) - 1),
-                                    inverse_norms)
-            return recall >= TARGET_RECALL
-
+        check = RecallCheck(data, min(k, len(data) - 1), inverse_norms, rng, threads)
         n_features = data.shape[1]
         widths = ([n_features] if n_features <= 2 * PROJECTED_DIMENSIONS
                   else [PROJECTED_DIMENSIONS, n_features])
         for width in widths:
             self._fit_projection(width, inverse_norms, rng)
-            self.centroids, self.homes, self.probes = self._inverted_file(
-                sample, good_enough, threads, rng)
-            if self.probes is not None or width == n_features or good_enough(self._without(
+            self.centroids, self.homes, self.probes = self._inverted_file(check, threads, rng)
+            sample = check.queries
+            if self.probes is not None or width == n_features or check.passes(self._without(
                     sample, self._nearest_projected(self._project(data[sample]), self.count + 1))):
                 return
 
@@ -146,8 +136,8 @@ class QueryIndex:
         inverse_norms = 1.0 / row_norms(rows) if self.metric == "cosine" else None
         return project(rows, self._center, self._axes, inverse_norms, self._exponent)[0]
 
-    def _inverted_file(self, sample, good_enough, threads, rng):
-        """``(centroids, homes, probes)`` of the first probing ``good_enough`` accepts.
+    def _inverted_file(self, check, threads, rng):
+        """``(centroids, homes, probes)`` of the first probing the :class:`RecallCheck` passes.
 
         ``(None, None, None)`` when the data is too small for an inverted
         file or no probing of fewer than half the clusters is good enough.
@@ -158,6 +148,7 @@ class QueryIndex:
         centroids = kmeans(self.projected, len(self.projected) // cluster_rows, rng, threads)
         self.centroids = centroids
         self.homes = _core.nearest_centroids(self.projected, centroids, 1, threads)[:, 0]
+        sample = check.queries
         points = self.projected[sample]
         counts = probe_counts(max(1, round(first_probes * QUERY_PROBES_SHARE)), len(centroids))
         if not counts:  # duplicates left too few clusters
@@ -166,7 +157,7 @@ class QueryIndex:
         for probes in counts:
             found = self._probed(points, np.ascontiguousarray(nearest[:, :probes]),
                                  self.count + 1, threads)
-            if good_enough(self._without(sample, found)):
+            if check.passes(self._without(sample, found)):
                 return centroids, self.homes, probes
         return None, None, None
 

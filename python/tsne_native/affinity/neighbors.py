@@ -44,10 +44,11 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         the data to ${dimensions} dimensions, re-ranked by their exact distance in the
         full dimension (the returned distances are exact; a true neighbour can
         be missed, typically under ${loss}).  From ${inverted_rows} rows on, each point
-        searches only the k-means clusters (of about ${cluster_rows} rows) of its ${probes}
-        nearest centroids in the projection; below, the whole projection.  On
-        more than ${root_rows} rows clusters hold sqrt(n) / ${per_root} rows and
-        proportionally fewer are probed.
+        searches only the k-means clusters (of about ${cluster_rows} rows) of its
+        nearest centroids in the projection, at first as many as hold all but
+        ${loss} of the sampled points' true neighbours; below, the whole
+        projection.  On more than ${root_rows} rows clusters hold sqrt(n) /
+        ${per_root} rows.
         Each choice is first checked on ${check_rows} sampled points and widened (${growth}
         times the clusters, then the whole projection, then twice its dimension)
         while they would lose more than ${loss} of their neighbours (by the sample's
@@ -117,11 +118,13 @@ def search(data, k, method, metric, threads, random_state, *, owns_data):
     """
     if metric == "cosine":
         data = _tiny_rows_scaled_up(data, in_place=owns_data)
+    else:
+        data = _centered_if_offset(data, in_place=owns_data)
     if resolve_method(method, data.shape) == "approx":
         found = approximate_search(data, k, metric, threads, random_state)
         if found is not None:
             return found
-    return exact_search(data, k, metric, threads, owns_data=owns_data)
+    return _core.exact_knn(data, k, getattr(_core.Metric, metric), threads)
 
 
 def resolve_method(method, shape):
@@ -132,16 +135,6 @@ def resolve_method(method, shape):
     shrinks = n_features > 2 * PROJECTED_DIMENSIONS
     enough = AUTO_APPROX_MIN_SAMPLES if shrinks else AUTO_OWN_COORDINATES_MIN_SAMPLES
     return "approx" if n_samples >= enough else "exact"
-
-
-def exact_search(data, k, metric, threads, *, owns_data):
-    """Exact neighbours of validated data (the output of ``check_data``).
-
-    ``owns_data`` says ``data`` is a private copy that may be modified in place.
-    """
-    if metric == "euclidean":
-        data = _centered_if_offset(data, in_place=owns_data)
-    return _core.exact_knn(data, k, getattr(_core.Metric, metric), threads)
 
 
 def shares_memory(data, X):

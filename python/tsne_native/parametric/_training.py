@@ -19,6 +19,7 @@ import numpy as np
 
 from .._progress import Progress, time_left
 from .._tensorflow import keras, tf
+from .._validation import resolve_n_jobs
 from ..affinity._approximate import neighbor_reach
 from . import _network
 from ._plan import (
@@ -346,7 +347,7 @@ def median_neighbor_distance(inputs, seed, sample_size=1000):
     """Median distance from a sample of rows of ``inputs`` to their nearest other row."""
     rows = np.random.default_rng(seed).choice(len(inputs), min(sample_size, len(inputs)),
                                               replace=False)
-    return float(np.median(neighbor_reach(inputs, np.sort(rows), 1, None)))
+    return float(np.median(neighbor_reach(inputs, np.sort(rows), 1, resolve_n_jobs(None))))
 
 
 def step_numbers(plan):
