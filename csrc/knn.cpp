@@ -55,15 +55,20 @@ double exact_distance(const T* a, const T* b, std::int64_t d, Metric metric, dou
 // (exact distance, row) pairs of one query row's candidates.
 using Ranked = std::vector<std::pair<double, std::int64_t>>;
 
-// Writes the k nearest of `ranked` pairs, nearest first and ties by smaller
-// row; reorders `ranked`.
-void write_nearest(Ranked& ranked, std::int64_t k,
-                   std::int64_t* indices, double* distances) {
-    std::partial_sort(ranked.begin(), ranked.begin() + k, ranked.end());
+// Writes the first k of `ranked` pairs.
+void write_first(const Ranked& ranked, std::int64_t k, std::int64_t* indices,
+                 double* distances) {
     for (std::int64_t c = 0; c < k; ++c) {
         distances[c] = ranked[c].first;
         indices[c] = ranked[c].second;
     }
+}
+
+// Writes the k nearest of `ranked` pairs, nearest first and ties by smaller
+// row; reorders `ranked`.
+void write_nearest(Ranked& ranked, std::int64_t k, std::int64_t* indices, double* distances) {
+    std::partial_sort(ranked.begin(), ranked.begin() + k, ranked.end());
+    write_first(ranked, k, indices, distances);
 }
 
 // Per-thread scratch space for one query block.
@@ -231,7 +236,7 @@ void rerank_row(const T* x, std::int64_t d, const T* query, double query_norm,
                                     " has fewer than k = " + std::to_string(k) +
                                     " distinct candidates");
     }
-    write_nearest(ranked, k, indices, distances);
+    write_first(ranked, k, indices, distances);
 }
 
 }  // namespace

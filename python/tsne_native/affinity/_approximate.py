@@ -477,13 +477,17 @@ def project(data, center, axes, inverse_norms, exponent=None):
     projected : ndarray of shape (n_samples, n_axes), dtype float32
     exponent : int
     """
-    projected = np.empty((data.shape[0], data.shape[1] if axes is None else axes.shape[1]))
-    for rows, chunk in projected_chunks(data, center, axes, inverse_norms):
-        projected[rows] = chunk
     if exponent is None:
-        largest = max(float(projected.max()), -float(projected.min()))  # no |x| temporary
+        # A first pass finds the largest coordinate, so that no float64 copy
+        # of every coordinate waits for it.
+        largest = max(float(np.abs(chunk).max(initial=0.0))
+                      for _, chunk in projected_chunks(data, center, axes, inverse_norms))
         exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
-    return np.ldexp(projected, -exponent, out=projected).astype(np.float32), exponent
+    projected = np.empty((data.shape[0], data.shape[1] if axes is None else axes.shape[1]),
+                         dtype=np.float32)
+    for rows, chunk in projected_chunks(data, center, axes, inverse_norms):
+        projected[rows] = np.ldexp(chunk, -exponent, out=chunk)
+    return projected, exponent
 
 
 def projected_chunks(data, center, axes, inverse_norms):
