@@ -95,13 +95,20 @@ void nearest_centroids(const float* x, std::int64_t n, std::int64_t d, const flo
 // do not depend on options.n_threads; a query's candidates, as a set, do not
 // depend on the other queries (but for rounding in the products).
 //
+// With `bfloat16` on a CPU that multiplies bfloat16 natively
+// (native_bfloat16()), the rows and queries are rounded to bfloat16 (8
+// significant bits) and multiplied in pairs, sixteen rows by one query per
+// instruction (AVX512-BF16), twice the products of a float32 multiply-add:
+// the candidates are then the c nearest by the rounded values, so that a
+// caller wanting the k nearest asks for a few more than k and re-ranks them.
+//
 // Throws std::invalid_argument for bad sizes, a home or probe outside [0, m)
 // or a query outside [0, n); tsne::Interrupted when options.interrupt_check
 // asks to stop.
 void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
                 std::int64_t m, const std::int64_t* queries, std::int64_t n_queries,
                 const std::int64_t* probes, std::int64_t p, std::int64_t c,
-                std::int64_t* candidates, const RunOptions& options);
+                std::int64_t* candidates, bool bfloat16, const RunOptions& options);
 
 // probed_knn for n_queries points that are not rows of x (queries, n_queries x
 // d): row i of x lives in cluster homes[i] < m, query t probes the clusters
@@ -110,6 +117,10 @@ void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64
 void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
                       std::int64_t m, const float* queries, std::int64_t n_queries,
                       const std::int64_t* probes, std::int64_t p, std::int64_t c,
-                      std::int64_t* candidates, const RunOptions& options);
+                      std::int64_t* candidates, bool bfloat16, const RunOptions& options);
+
+// Whether this CPU multiplies bfloat16 pairs natively (AVX512-BF16), so that
+// the probed searches can use their bfloat16 kernel.
+bool native_bfloat16();
 
 }  // namespace tsne

@@ -1,6 +1,7 @@
 // The probed search (probed_knn): candidate neighbours from an inverted file.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
@@ -9,6 +10,13 @@
 
 #include "knn.hpp"
 #include "knn_common.hpp"
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#include <immintrin.h>
+// The bfloat16 kernel: AVX512-BF16 intrinsics, compiled for that target alone
+// and called only where the CPU has it.
+#define TSNE_BFLOAT16_KERNEL 1
+#endif
 
 namespace tsne {
 
@@ -36,27 +44,54 @@ Groups group_by_cluster(std::int64_t count, std::int64_t m, ClusterOf cluster_of
 // Rows per panel of the inverted file, and queries per tile of the search:
 // a tile's 4 x 16 dot products stay in eight 8-float vector registers
 // while the panel's rows stream past (per-cluster GEMM calls re-packed each
-// small cluster on every call; bench/RESULTS.md has the times).
+// small cluster on every call; bench/RESULTS.md has the times).  The
+// bfloat16 kernel's 8 x 16 fill eight 16-float registers.
 constexpr std::int64_t kPanelRows = 16;
 constexpr std::int64_t kTileQueries = 4;
+constexpr std::int64_t kBfloat16TileQueries = 8;
 // Queries a block gathers from neighbouring homes before it is searched.
 constexpr std::int64_t kBlockFill = 192;
+
+// bfloat16 values: a float's upper 16 bits, rounded to nearest (even on a tie).
+std::uint32_t bfloat16_bits(float value) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    return (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+}
+
+float bfloat16_value(std::uint32_t bfloat16) {
+    const std::uint32_t bits = bfloat16 << 16;
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+// Words of bfloat16 pairs in a row of d values (the last padded with a zero).
+std::int64_t pair_count(std::int64_t d) { return (d + 1) / 2; }
+
+// Values col and col + 1 of a row, rounded, as the bfloat16 kernel multiplies them.
+std::uint32_t bfloat16_pair(const float* row, std::int64_t col, std::int64_t d) {
+    return bfloat16_bits(row[col]) | (col + 1 < d ? bfloat16_bits(row[col + 1]) << 16 : 0u);
+}
 
 // The rows of x grouped by home cluster, as the probed search reads them:
 // each cluster's rows fill whole panels of kPanelRows slots, padded with
 // slots whose key is +inf, and a panel holds its rows dimension by dimension
-// (d x kPanelRows), the layout the tile kernel loads.
+// (d x kPanelRows, or pair_count(d) x kPanelRows words of two bfloat16
+// values), the layout the tile kernels load.
 struct InvertedFile {
     std::vector<std::int64_t> cluster_starts;  // m + 1: each cluster's first slot
     std::vector<std::int64_t> slot_rows;       // the caller's row in each slot, -1 for padding
     std::vector<std::int64_t> row_slots;       // the slot of each of the caller's rows
-    std::vector<float> panels;                 // slots x d
-    std::vector<float> squared_norms;          // per slot: ||row||^2, +inf for padding
+    bool bfloat16;                             // which of the two layouts holds the rows
+    std::vector<float> panels;                 // float32: slots x d
+    std::vector<std::uint32_t> pairs;          // bfloat16: slots x pair_count(d)
+    std::vector<float> squared_norms;          // per slot: ||row||^2 as multiplied, +inf for padding
 };
 
-// `homes[i]` is row i's home cluster.
+// `homes[i]` is row i's home cluster; `bfloat16` chooses the layout.
 InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
-                    std::int64_t m) {
+                    std::int64_t m, bool bfloat16) {
     const Groups rows = group_by_cluster(n, m, [&](std::int64_t i) { return homes[i]; });
     InvertedFile file;
     file.cluster_starts.assign(m + 1, 0);
@@ -68,19 +103,38 @@ InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::i
     const std::int64_t slots = file.cluster_starts[m];
     file.slot_rows.assign(slots, -1);
     file.row_slots.resize(n);
-    file.panels.assign(slots * d, 0.0f);
+    file.bfloat16 = bfloat16;
+    const std::int64_t words = pair_count(d);
+    if (bfloat16) {
+        file.pairs.assign(slots * words, 0u);
+    } else {
+        file.panels.assign(slots * d, 0.0f);
+    }
     file.squared_norms.assign(slots, std::numeric_limits<float>::infinity());
     for (std::int64_t j = 0; j < m; ++j) {
         for (std::int64_t t = rows.starts[j]; t < rows.starts[j + 1]; ++t) {
             const std::int64_t i = rows.items[t];
             const std::int64_t slot = file.cluster_starts[j] + (t - rows.starts[j]);
+            const std::int64_t lane = slot % kPanelRows;
             file.slot_rows[slot] = i;
             file.row_slots[i] = slot;
-            float* panel = file.panels.data() + (slot - slot % kPanelRows) * d;
+            const float* row = x + i * d;
             double squared = 0.0;
-            for (std::int64_t col = 0; col < d; ++col) {
-                panel[col * kPanelRows + slot % kPanelRows] = x[i * d + col];
-                squared += double(x[i * d + col]) * double(x[i * d + col]);
+            if (bfloat16) {
+                std::uint32_t* panel = file.pairs.data() + (slot - lane) * words;
+                for (std::int64_t col = 0; col < d; col += 2) {
+                    const std::uint32_t pair = bfloat16_pair(row, col, d);
+                    panel[col / 2 * kPanelRows + lane] = pair;
+                    const double low = bfloat16_value(pair & 0xffffu);
+                    const double high = bfloat16_value(pair >> 16);
+                    squared += low * low + high * high;
+                }
+            } else {
+                float* panel = file.panels.data() + (slot - lane) * d;
+                for (std::int64_t col = 0; col < d; ++col) {
+                    panel[col * kPanelRows + lane] = row[col];
+                    squared += double(row[col]) * double(row[col]);
+                }
             }
             file.squared_norms[slot] = static_cast<float>(squared);
         }
@@ -216,7 +270,9 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
 struct ProbeScratch {
     ProbeLists lists;
     std::vector<std::int64_t> rows;           // the caller's row of each of the block's queries
+    std::vector<std::uint32_t> block_pairs;   // their values as bfloat16 pairs
     std::vector<float> gathered;              // the queries probing one cluster, whole tiles
+    std::vector<std::uint32_t> gathered_pairs;  // the same as bfloat16 pairs
     std::vector<Candidates<float>*> best;     // their candidates
     std::vector<std::int64_t> selves;         // their own slots (-1: not rows of the file)
     std::vector<Candidates<float>::Entry> entries;
@@ -233,6 +289,16 @@ typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
 inline bool any_lane(Ints8 mask) {
     const Words4 words = reinterpret_cast<Words4>(mask);
     return (words[0] | words[1] | words[2] | words[3]) != 0;
+}
+
+// Offers the 16 rows of the panel at `slot`, with their keys, to one query's
+// candidates (but the query itself, slot `self`).
+inline void offer_panel(const float* keys, std::int64_t slot, std::int64_t self,
+                        Candidates<float>& candidates) {
+    for (std::int64_t lane = 0; lane < kPanelRows; ++lane) {
+        const std::int64_t id = slot + lane;
+        if (keys[lane] < candidates.threshold() && id != self) candidates.offer(keys[lane], id);
+    }
 }
 
 // Offers the rows of one cluster (slots [first, end), whole panels) to
@@ -281,15 +347,97 @@ TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t fir
                     below |= keys[h] < threshold;
                 }
                 if (!any_lane(below)) continue;
+                float lanes[kPanelRows];
                 for (std::int64_t lane = 0; lane < kPanelRows; ++lane) {
-                    const float key = keys[lane / 8][lane % 8];
-                    const std::int64_t id = slot + lane;
-                    if (key < candidates.threshold() && id != selves[tile + q]) {
-                        candidates.offer(key, id);
-                    }
+                    lanes[lane] = keys[lane / 8][lane % 8];
                 }
+                offer_panel(lanes, slot, selves[tile + q], candidates);
             }
         }
+    }
+}
+
+#ifdef TSNE_BFLOAT16_KERNEL
+// offer_cluster for a file of bfloat16 pairs, the queries gathered as pairs
+// too (kBfloat16TileQueries-padded, pair_count(d) words each): each
+// instruction multiplies 16 rows by a query's pair of values, twice the
+// products of a float32 multiply-add.
+__attribute__((target("avx512f,avx512bf16"))) void offer_cluster_bfloat16(
+    const InvertedFile& file, std::int64_t first, std::int64_t end, std::int64_t d,
+    const std::uint32_t* gathered, std::int64_t count, Candidates<float>* const* best,
+    const std::int64_t* selves) {
+    const std::int64_t words = pair_count(d);
+    for (std::int64_t slot = first; slot < end; slot += kPanelRows) {
+        const std::uint32_t* panel = file.pairs.data() + slot * words;
+        const __m512 norms = _mm512_loadu_ps(file.squared_norms.data() + slot);
+        for (std::int64_t tile = 0; tile < count; tile += kBfloat16TileQueries) {
+            const std::uint32_t* queries = gathered + tile * words;
+            __m512 dots[kBfloat16TileQueries];
+            for (std::int64_t q = 0; q < kBfloat16TileQueries; ++q) dots[q] = _mm512_setzero_ps();
+            for (std::int64_t word = 0; word < words; ++word) {
+                const __m512bh rows = (__m512bh)_mm512_loadu_si512(panel + word * kPanelRows);
+                for (std::int64_t q = 0; q < kBfloat16TileQueries; ++q) {
+                    const __m512bh pair = (__m512bh)_mm512_set1_epi32(
+                        static_cast<int>(queries[q * words + word]));
+                    dots[q] = _mm512_dpbf16_ps(dots[q], pair, rows);
+                }
+            }
+            for (std::int64_t q = 0; q < kBfloat16TileQueries; ++q) {
+                if (tile + q == count) break;
+                Candidates<float>& candidates = *best[tile + q];
+                const __m512 keys = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), dots[q], norms);
+                if (_mm512_cmp_ps_mask(keys, _mm512_set1_ps(candidates.threshold()),
+                                       _CMP_LT_OQ) == 0) {
+                    continue;
+                }
+                float lanes[kPanelRows];
+                _mm512_storeu_ps(lanes, keys);
+                offer_panel(lanes, slot, selves[tile + q], candidates);
+            }
+        }
+    }
+}
+#endif
+
+// The values of the block's queries (rows of `points`, d columns) as the
+// file's kernel reads them: for bfloat16, rounded to pairs once per block
+// (scratch.block_pairs), not once per cluster probed.
+void prepare_block_queries(const InvertedFile& file, const float* points, std::int64_t d,
+                           ProbeScratch& scratch) {
+    if (!file.bfloat16) return;
+    const std::int64_t words = pair_count(d);
+    scratch.block_pairs.resize(scratch.rows.size() * words);
+    for (std::size_t r = 0; r < scratch.rows.size(); ++r) {
+        const float* row = points + scratch.rows[r] * d;
+        for (std::int64_t col = 0; col < d; col += 2) {
+            scratch.block_pairs[r * words + col / 2] = bfloat16_pair(row, col, d);
+        }
+    }
+}
+
+// Gathers the values of the `count` block queries `members` probing one
+// cluster in the layout the file's kernel reads, padded with zeros to whole
+// tiles.
+void gather_queries(const InvertedFile& file, const float* points, std::int64_t d,
+                    const std::int64_t* members, std::int64_t count, ProbeScratch& scratch) {
+    if (file.bfloat16) {
+        const std::int64_t words = pair_count(d);
+        const std::int64_t padded = block_count(count, kBfloat16TileQueries) *
+                                    kBfloat16TileQueries;
+        scratch.gathered_pairs.resize(padded * words);
+        std::fill(scratch.gathered_pairs.begin() + count * words, scratch.gathered_pairs.end(),
+                  0u);
+        for (std::int64_t q = 0; q < count; ++q) {
+            std::copy_n(scratch.block_pairs.data() + members[q] * words, words,
+                        scratch.gathered_pairs.data() + q * words);
+        }
+        return;
+    }
+    const std::int64_t padded = block_count(count, kTileQueries) * kTileQueries;
+    scratch.gathered.resize(padded * d);
+    std::fill(scratch.gathered.begin() + count * d, scratch.gathered.end(), 0.0f);
+    for (std::int64_t q = 0; q < count; ++q) {
+        std::copy_n(points + scratch.rows[members[q]] * d, d, scratch.gathered.data() + q * d);
     }
 }
 
@@ -305,26 +453,32 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
         scratch.rows[r] = queries.rows[numbers[r]];
         best.emplace_back(scratch.entries.data() + 2 * r * c, c);
     }
+    prepare_block_queries(file, queries.points, d, scratch);
     ProbeLists& lists = scratch.lists;
     list_probes(queries.probes, queries.p, numbers, size, lists);
     for (std::size_t u = 0; u < lists.clusters.size(); ++u) {
         if (guard.checkpoint()) return;
         const std::int64_t* members = lists.members.data() + lists.starts[u];
         const std::int64_t count = lists.starts[u + 1] - lists.starts[u];
-        const std::int64_t padded = (count + kTileQueries - 1) / kTileQueries * kTileQueries;
-        scratch.gathered.resize(padded * d);
         scratch.best.resize(count);
         scratch.selves.resize(count);
-        std::fill(scratch.gathered.begin() + count * d, scratch.gathered.end(), 0.0f);
         for (std::int64_t q = 0; q < count; ++q) {
             const std::int64_t row = scratch.rows[members[q]];
-            std::copy_n(queries.points + row * d, d, scratch.gathered.data() + q * d);
             scratch.best[q] = &best[members[q]];
             scratch.selves[q] = queries.in_file ? file.row_slots[row] : -1;
         }
-        offer_cluster(file, file.cluster_starts[lists.clusters[u]],
-                      file.cluster_starts[lists.clusters[u] + 1], d, scratch.gathered.data(),
-                      count, scratch.best.data(), scratch.selves.data());
+        gather_queries(file, queries.points, d, members, count, scratch);
+        const std::int64_t first = file.cluster_starts[lists.clusters[u]];
+        const std::int64_t end = file.cluster_starts[lists.clusters[u] + 1];
+#ifdef TSNE_BFLOAT16_KERNEL
+        if (file.bfloat16) {
+            offer_cluster_bfloat16(file, first, end, d, scratch.gathered_pairs.data(), count,
+                                   scratch.best.data(), scratch.selves.data());
+            continue;
+        }
+#endif
+        offer_cluster(file, first, end, d, scratch.gathered.data(), count, scratch.best.data(),
+                      scratch.selves.data());
     }
     for (std::int64_t r = 0; r < size; ++r) {
         const auto [entries, count] = best[r].best();
@@ -387,19 +541,19 @@ void search_probed(const InvertedFile& file, std::int64_t d, std::int64_t m,
 void probed_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
                 std::int64_t m, const std::int64_t* queries, std::int64_t n_queries,
                 const std::int64_t* probes, std::int64_t p, std::int64_t c,
-                std::int64_t* candidates, const RunOptions& options) {
+                std::int64_t* candidates, bool bfloat16, const RunOptions& options) {
     check_sizes(n, d, c);
     check_homes(homes, n, m);
     check_queries(queries, n_queries, n);
     check_probes(probes, n_queries, p, m);
-    search_probed(invert(x, n, d, homes, m), d, m,
+    search_probed(invert(x, n, d, homes, m, bfloat16 && native_bfloat16()), d, m,
                   {x, queries, n_queries, probes, p, true}, c, candidates, options);
 }
 
 void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std::int64_t* homes,
                       std::int64_t m, const float* queries, std::int64_t n_queries,
                       const std::int64_t* probes, std::int64_t p, std::int64_t c,
-                      std::int64_t* candidates, const RunOptions& options) {
+                      std::int64_t* candidates, bool bfloat16, const RunOptions& options) {
     if (n < 1 || d < 1 || c < 1 || c > n || n_queries < 0) {
         throw std::invalid_argument("need 1 <= c <= n rows, at least one column and queries");
     }
@@ -407,8 +561,18 @@ void probed_query_knn(const float* x, std::int64_t n, std::int64_t d, const std:
     check_probes(probes, n_queries, p, m);
     std::vector<std::int64_t> rows(static_cast<std::size_t>(n_queries));
     std::iota(rows.begin(), rows.end(), std::int64_t{0});
-    search_probed(invert(x, n, d, homes, m), d, m,
+    search_probed(invert(x, n, d, homes, m, bfloat16 && native_bfloat16()), d, m,
                   {queries, rows.data(), n_queries, probes, p, false}, c, candidates, options);
+}
+
+bool native_bfloat16() {
+#ifdef TSNE_BFLOAT16_KERNEL
+    static const bool available =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+    return available;
+#else
+    return false;
+#endif
 }
 
 }  // namespace tsne

@@ -106,7 +106,7 @@ py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
                                      const InArray<std::int64_t>& homes, std::int64_t m,
                                      const InArray<std::int64_t>& queries,
                                      const InArray<std::int64_t>& probes, std::int64_t c,
-                                     int n_threads) {
+                                     int n_threads, bool bfloat16) {
     if (x.ndim() != 2 || homes.ndim() != 1 || homes.shape(0) != x.shape(0) ||
         queries.ndim() != 1 || probes.ndim() != 2 || probes.shape(0) != queries.shape(0)) {
         throw std::invalid_argument(
@@ -118,7 +118,7 @@ py::array_t<std::int64_t> probed_knn(const InArray<float>& x,
         py::gil_scoped_release nogil;
         tsne::probed_knn(x.data(), x.shape(0), x.shape(1), homes.data(), m, queries.data(),
                          n_queries, probes.data(), probes.shape(1), c,
-                         candidates.mutable_data(), run_options(n_threads));
+                         candidates.mutable_data(), bfloat16, run_options(n_threads));
     }
     return candidates;
 }
@@ -149,7 +149,7 @@ py::array_t<std::int64_t> probed_query_knn(const InArray<float>& x,
                                            const InArray<std::int64_t>& homes, std::int64_t m,
                                            const InArray<float>& queries,
                                            const InArray<std::int64_t>& probes, std::int64_t c,
-                                           int n_threads) {
+                                           int n_threads, bool bfloat16) {
     if (x.ndim() != 2 || homes.ndim() != 1 || homes.shape(0) != x.shape(0) ||
         queries.ndim() != 2 || queries.shape(1) != x.shape(1) || probes.ndim() != 2 ||
         probes.shape(0) != queries.shape(0)) {
@@ -163,7 +163,7 @@ py::array_t<std::int64_t> probed_query_knn(const InArray<float>& x,
         py::gil_scoped_release nogil;
         tsne::probed_query_knn(x.data(), x.shape(0), x.shape(1), homes.data(), m,
                                queries.data(), n_queries, probes.data(), probes.shape(1), c,
-                               candidates.mutable_data(), run_options(n_threads));
+                               candidates.mutable_data(), bfloat16, run_options(n_threads));
     }
     return candidates;
 }
@@ -325,9 +325,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("rerank_query_knn", &rerank_query_knn<double>, py::arg("x"), py::arg("queries"),
           py::arg("candidates"), py::arg("k"), py::arg("metric"), py::arg("n_threads"));
     m.def("probed_query_knn", &probed_query_knn, py::arg("x"), py::arg("homes"), py::arg("m"),
-          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"));
+          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"),
+          py::arg("bfloat16") = true);
     m.def("probed_knn", &probed_knn, py::arg("x"), py::arg("homes"), py::arg("m"),
-          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"));
+          py::arg("queries"), py::arg("probes"), py::arg("c"), py::arg("n_threads"),
+          py::arg("bfloat16") = true);
+    m.def("native_bfloat16", &tsne::native_bfloat16);
     m.def("nearest_centroids", &nearest_centroids, py::arg("x"), py::arg("centroids"),
           py::arg("count"), py::arg("n_threads"));
     m.def("calibrate", &calibrate, py::arg("distances"), py::arg("perplexity"),

@@ -208,9 +208,32 @@ def test_inverted_file_is_deterministic_for_any_thread_count(inverted_file_on_sm
     assert one[1].tobytes() == two[1].tobytes()
 
 
-def probed_knn(x, probes, m, queries, c, n_threads):
-    """The probed search with each row's home the first of its ``probes`` (n, p)."""
-    return _core.probed_knn(x, probes[:, 0], m, queries, probes[queries], c, n_threads)
+def probed_knn(x, probes, m, queries, c, n_threads, bfloat16=False):
+    """The probed search with each row's home the first of its ``probes`` (n, p).
+
+    Products in float32 unless ``bfloat16`` (and the CPU has them).
+    """
+    return _core.probed_knn(x, probes[:, 0], m, queries, probes[queries], c, n_threads,
+                            bfloat16=bfloat16)
+
+
+def test_bfloat16_products_find_what_float32_finds_on_values_they_hold_exactly():
+    rng = np.random.default_rng(21)
+    x = rng.integers(-8, 9, size=(500, 7)).astype(np.float32)  # 7: a half-filled last pair
+    probes = rng.integers(0, 20, size=(500, 4))
+    every_row = np.arange(500)
+    exact = probed_knn(x, probes, 20, every_row, 30, 2)
+    rounded = probed_knn(x, probes, 20, every_row, 30, 2, bfloat16=True)
+    np.testing.assert_array_equal(np.sort(rounded, axis=1), np.sort(exact, axis=1))
+    queries = rng.normal(size=(40, 7)).round().astype(np.float32)
+    found = [_core.probed_query_knn(x, probes[:, 0], 20, queries, probes[:40], 30, 2,
+                                    bfloat16=bfloat16) for bfloat16 in (False, True)]
+    np.testing.assert_array_equal(np.sort(found[1], axis=1), np.sort(found[0], axis=1))
+
+
+def test_approximate_search_keeps_more_candidates_where_it_multiplies_bfloat16():
+    extra = _approximate.own_coordinate_candidates(90) - 90
+    assert extra == (12 if _core.native_bfloat16() else 0)
 
 
 def test_probed_search_matches_brute_force_over_the_probed_clusters():

@@ -720,7 +720,8 @@ def test_probed_knn_finds_the_nearest_rows_of_the_probed_clusters(data):
     queries = data.draw(hnp.arrays(np.int64, st.integers(0, 2 * n),
                                    elements=st.integers(0, n - 1)), label="queries")
     n_jobs = data.draw(st.sampled_from([1, 2, 3]), label="n_jobs")
-    found = _core.probed_knn(x, probes[:, 0], m, queries, probes[queries], c, n_jobs)
+    found = _core.probed_knn(x, probes[:, 0], m, queries, probes[queries], c, n_jobs,
+                             bfloat16=False)
     assert found.shape == (len(queries), c)
     points = x.astype(np.float64)
     for query, row in zip(queries, found):

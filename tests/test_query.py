@@ -101,7 +101,7 @@ def test_probed_query_candidates_are_the_nearest_rows_of_the_probed_clusters():
     homes = rng.integers(5, size=300)
     queries = rng.normal(size=(20, 4)).astype(np.float32)
     probes = np.stack([rng.permutation(5)[:2] for _ in range(20)])
-    found = _core.probed_query_knn(x, homes, 5, queries, probes, 6, 2)
+    found = _core.probed_query_knn(x, homes, 5, queries, probes, 6, 2, bfloat16=False)
     for query, probe, row in zip(queries, probes, found):
         members = np.flatnonzero(np.isin(homes, probe))
         squared = ((x[members].astype(np.float64) - query) ** 2).sum(1)

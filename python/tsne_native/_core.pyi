@@ -65,6 +65,9 @@ def nearest_centroids(
 ) -> npt.NDArray[np.int64]:
     """Each row's count nearest centroids (n, count) int64, nearest first."""
 
+def native_bfloat16() -> bool:
+    """Whether the CPU multiplies bfloat16 natively, which the probed searches then use."""
+
 def probed_knn(
     x: npt.ArrayLike,  # (n, d) float32
     homes: npt.ArrayLike,  # (n,) int64: each row's cluster in [0, m)
@@ -73,6 +76,7 @@ def probed_knn(
     probes: npt.ArrayLike,  # (n_queries, p) int64 cluster numbers, home cluster first
     c: int,  # candidates per query, 1 <= c < n
     n_threads: int,
+    bfloat16: bool = True,  # rounded products where native_bfloat16() (a few more candidates)
 ) -> npt.NDArray[np.int64]:
     """Candidates (n_queries, c) int64 from the queries' probed clusters, -1 padded, unordered."""
 
@@ -94,6 +98,7 @@ def probed_query_knn(
     probes: npt.ArrayLike,  # (n_queries, p) int64 cluster numbers, nearest first
     c: int,  # candidates per query, 1 <= c <= n
     n_threads: int,
+    bfloat16: bool = True,
 ) -> npt.NDArray[np.int64]:
     """Candidates (n_queries, c) int64 from the queries' probed clusters, -1 padded, unordered."""
 

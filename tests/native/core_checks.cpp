@@ -467,14 +467,16 @@ std::vector<std::int64_t> probes_of(const std::vector<std::int64_t>& probes, std
 }
 
 // The probed search of every row, each row's home the first of its probes.
+// Products in float32 unless `bfloat16` (and the CPU has them).
 std::vector<std::int64_t> probed(const std::vector<float>& x, std::int64_t n, std::int64_t d,
                                  const std::vector<std::int64_t>& probes, std::int64_t p,
-                                 std::int64_t m, std::int64_t c, int n_threads) {
+                                 std::int64_t m, std::int64_t c, int n_threads,
+                                 bool bfloat16 = false) {
     std::vector<std::int64_t> queries(n);
     for (std::int64_t i = 0; i < n; ++i) queries[i] = i;
     std::vector<std::int64_t> candidates(n * c, -7);
     tsne::probed_knn(x.data(), n, d, first_probes(probes, p).data(), m, queries.data(), n,
-                     probes.data(), p, c, candidates.data(), threads(n_threads));
+                     probes.data(), p, c, candidates.data(), bfloat16, threads(n_threads));
     return candidates;
 }
 
@@ -538,11 +540,29 @@ void probed_knn_edge_cases() {
     CHECK(matches_probed_brute_force(four, 4, d, sparse_probes, 2, 3, padded));
     CHECK(padded[3 * 3] == -1 && padded[0 * 3 + 2] == -1);
 
+    // Values that bfloat16 holds exactly (small integers, odd d): the bfloat16
+    // kernel, where the CPU has it, finds what float32 products find.
+    std::vector<float> integers(n * 7);
+    for (auto& value : integers) value = static_cast<float>(static_cast<int>(rng() % 17) - 8);
+    const std::vector<std::int64_t> exact = probed(integers, n, 7, probes, p, m, c, 2);
+    const std::vector<std::int64_t> rounded = probed(integers, n, 7, probes, p, m, c, 2, true);
+    bool same_sets = true;
+    for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<std::int64_t> a(exact.begin() + i * c, exact.begin() + (i + 1) * c);
+        std::vector<std::int64_t> b(rounded.begin() + i * c, rounded.begin() + (i + 1) * c);
+        std::sort(a.begin(), a.end());
+        std::sort(b.begin(), b.end());
+        same_sets = same_sets && a == b;
+    }
+    CHECK(same_sets);
+    std::printf("  (bfloat16 products %s)\n", tsne::native_bfloat16() ? "native" : "absent");
+
     // Some queries, one twice: the same candidates (as sets) as in the search of every row.
     const std::vector<std::int64_t> some{650, 4, 4, 123};
     std::vector<std::int64_t> some_found(some.size() * c);
     tsne::probed_knn(x.data(), n, d, first_probes(probes, p).data(), m, some.data(), 4,
-                     probes_of(probes, p, some).data(), p, c, some_found.data(), threads(2));
+                     probes_of(probes, p, some).data(), p, c, some_found.data(), false,
+                     threads(2));
     bool same = true;
     for (std::size_t t = 0; t < some.size(); ++t) {
         std::vector<std::int64_t> mine(some_found.begin() + t * c,
@@ -560,7 +580,8 @@ void probed_knn_edge_cases() {
                       const std::vector<std::int64_t>& queries, std::int64_t c_) {
         tsne::probed_knn(x.data(), n, d, first_probes(probes_, p).data(), m_, queries.data(),
                          static_cast<std::int64_t>(queries.size()),
-                         probes_of(probes_, p, queries).data(), p, c_, out.data(), threads(2));
+                         probes_of(probes_, p, queries).data(), p, c_, out.data(), false,
+                         threads(2));
     };
     std::vector<std::int64_t> bad = probes;
     bad[17] = m;
