@@ -86,7 +86,7 @@ struct InvertedFile {
     bool bfloat16;                             // which of the two layouts holds the rows
     std::vector<float> panels;                 // float32: slots x d
     std::vector<std::uint32_t> pairs;          // bfloat16: slots x pair_count(d)
-    std::vector<float> squared_norms;          // per slot: ||row||^2 as multiplied, +inf for padding
+    std::vector<float> squared_norms;          // per slot: ||row||^2 as multiplied; +inf: padding
 };
 
 // `homes[i]` is row i's home cluster; `bfloat16` chooses the layout.
@@ -101,6 +101,10 @@ InvertedFile invert(const float* x, std::int64_t n, std::int64_t d, const std::i
             file.cluster_starts[j] + (size + kPanelRows - 1) / kPanelRows * kPanelRows;
     }
     const std::int64_t slots = file.cluster_starts[m];
+    if (slots > std::int64_t{std::numeric_limits<std::uint32_t>::max()}) {
+        // PackedCandidates keeps a slot in 32 bits.
+        throw std::invalid_argument("too many rows for the inverted file");
+    }
     file.slot_rows.assign(slots, -1);
     file.row_slots.resize(n);
     file.bfloat16 = bfloat16;
@@ -266,6 +270,74 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
     for (const std::int64_t j : lists.clusters) lists.counts[j] = lists.rank_totals[j] = 0;
 }
 
+// The `capacity` best candidates of one query (smallest key, then smallest
+// slot), each packed in one 64-bit word: the key's bits, made to order as an
+// unsigned integer, above the slot.  Keys below the threshold are appended,
+// one by one or (the bfloat16 kernel) a panel's at once by a vector store;
+// at 2 * capacity words the best `capacity` are kept and the threshold drops
+// to the worst of them.  Selecting compares single integers.
+class PackedCandidates {
+public:
+    // Words one store may append beyond 2 * capacity before the shrink.
+    static constexpr std::int64_t kSlack = kPanelRows;
+
+    // `storage` holds 2 * capacity + kSlack words.
+    PackedCandidates(std::uint64_t* storage, std::int64_t capacity)
+        : words_(storage), capacity_(capacity) {}
+
+    float threshold() const { return threshold_; }
+
+    void offer(float key, std::int64_t slot) {
+        words_[count_++] = std::uint64_t(ordered_bits(key)) << 32 | std::uint32_t(slot);
+        if (count_ >= 2 * capacity_) shrink();
+    }
+
+    // Where the next words go, and that `count` were written there.
+    std::uint64_t* end() { return words_ + count_; }
+    void appended(std::int64_t count) {
+        count_ += count;
+        if (count_ >= 2 * capacity_) shrink();
+    }
+
+    // Writes the slots of the best candidates kept (in no particular order)
+    // and returns how many there are (at most `capacity`).
+    std::int64_t best(std::int64_t* slots) {
+        if (count_ > capacity_) shrink();
+        for (std::int64_t t = 0; t < count_; ++t) {
+            slots[t] = static_cast<std::int64_t>(words_[t] & 0xffffffffu);
+        }
+        return count_;
+    }
+
+    // The bits of a float (not NaN) as an unsigned integer in the order of
+    // the floats' values (-0 just before +0).
+    static std::uint32_t ordered_bits(float key) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &key, sizeof bits);
+        return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+    }
+
+private:
+    static float key_of(std::uint64_t word) {
+        std::uint32_t bits = static_cast<std::uint32_t>(word >> 32);
+        bits = (bits & 0x80000000u) ? bits & 0x7fffffffu : ~bits;
+        float key;
+        std::memcpy(&key, &bits, sizeof key);
+        return key;
+    }
+
+    void shrink() {
+        std::nth_element(words_, words_ + capacity_ - 1, words_ + count_);
+        count_ = capacity_;
+        threshold_ = key_of(words_[capacity_ - 1]);
+    }
+
+    std::uint64_t* words_;
+    std::int64_t capacity_;
+    std::int64_t count_ = 0;
+    float threshold_ = std::numeric_limits<float>::infinity();
+};
+
 // Per-thread scratch space of the probed search.
 struct ProbeScratch {
     ProbeLists lists;
@@ -273,9 +345,10 @@ struct ProbeScratch {
     std::vector<std::uint32_t> block_pairs;   // their values as bfloat16 pairs
     std::vector<float> gathered;              // the queries probing one cluster, whole tiles
     std::vector<std::uint32_t> gathered_pairs;  // the same as bfloat16 pairs
-    std::vector<Candidates<float>*> best;     // their candidates
+    std::vector<PackedCandidates*> best;      // their candidates
     std::vector<std::int64_t> selves;         // their own slots (-1: not rows of the file)
-    std::vector<Candidates<float>::Entry> entries;
+    std::vector<std::uint64_t> words;         // per block query: its candidates' storage
+    std::vector<std::int64_t> found;          // one query's best slots
 };
 
 // Eight floats in a vector register where the target has them (two SSE
@@ -294,7 +367,7 @@ inline bool any_lane(Ints8 mask) {
 // Offers the 16 rows of the panel at `slot`, with their keys, to one query's
 // candidates (but the query itself, slot `self`).
 inline void offer_panel(const float* keys, std::int64_t slot, std::int64_t self,
-                        Candidates<float>& candidates) {
+                        PackedCandidates& candidates) {
     for (std::int64_t lane = 0; lane < kPanelRows; ++lane) {
         const std::int64_t id = slot + lane;
         if (keys[lane] < candidates.threshold() && id != self) candidates.offer(keys[lane], id);
@@ -308,7 +381,7 @@ inline void offer_panel(const float* keys, std::int64_t slot, std::int64_t self,
 // query's threshold in vector registers, and only those below it are offered.
 TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t first,
                                       std::int64_t end, std::int64_t d, const float* gathered,
-                                      std::int64_t count, Candidates<float>* const* best,
+                                      std::int64_t count, PackedCandidates* const* best,
                                       const std::int64_t* selves) {
     constexpr std::int64_t kHalves = kPanelRows / 8;
     // Panel by panel, all the queries' tiles: the panel stays in L1 (the
@@ -338,7 +411,7 @@ TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t fir
             // A constant trip count (not the queries left) keeps `dots` in registers.
             for (std::int64_t q = 0; q < kTileQueries; ++q) {
                 if (tile + q == count) break;
-                Candidates<float>& candidates = *best[tile + q];
+                PackedCandidates& candidates = *best[tile + q];
                 const float threshold = candidates.threshold();
                 Floats8 keys[kHalves];
                 Ints8 below = {};
@@ -358,13 +431,42 @@ TSNE_VECTOR_CLONES void offer_cluster(const InvertedFile& file, std::int64_t fir
 }
 
 #ifdef TSNE_BFLOAT16_KERNEL
+// Appends the keys of the 16 rows of the panel at `slot` that are below the
+// threshold (but the query itself, slot `self`) to one query's candidates,
+// packed and compressed in vector registers: no branch per row.
+__attribute__((target("avx512f,avx512bf16"), always_inline)) inline void append_panel(
+    __m512 keys, std::int64_t slot, std::int64_t self, PackedCandidates& candidates) {
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i slots = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(slot)), lanes);
+    __mmask16 below = _mm512_cmp_ps_mask(keys, _mm512_set1_ps(candidates.threshold()),
+                                         _CMP_LT_OQ);
+    below &= _mm512_cmpneq_epi32_mask(slots, _mm512_set1_epi32(static_cast<int>(self)));
+    if (below == 0) return;
+    // PackedCandidates::ordered_bits, sixteen at a time.
+    const __m512i bits = _mm512_castps_si512(keys);
+    const __m512i ordered = _mm512_xor_si512(
+        bits, _mm512_or_si512(_mm512_srai_epi32(bits, 31), _mm512_set1_epi32(INT32_MIN)));
+    for (int half = 0; half < 2; ++half) {
+        const __mmask8 mask = static_cast<__mmask8>(below >> (8 * half));
+        const __m256i key_half = half ? _mm512_extracti64x4_epi64(ordered, 1)
+                                      : _mm512_castsi512_si256(ordered);
+        const __m256i slot_half = half ? _mm512_extracti64x4_epi64(slots, 1)
+                                       : _mm512_castsi512_si256(slots);
+        const __m512i words = _mm512_or_si512(
+            _mm512_slli_epi64(_mm512_cvtepu32_epi64(key_half), 32),
+            _mm512_cvtepu32_epi64(slot_half));
+        _mm512_mask_compressstoreu_epi64(candidates.end(), mask, words);
+        candidates.appended(__builtin_popcount(mask));
+    }
+}
+
 // offer_cluster for a file of bfloat16 pairs, the queries gathered as pairs
 // too (kBfloat16TileQueries-padded, pair_count(d) words each): each
 // instruction multiplies 16 rows by a query's pair of values, twice the
 // products of a float32 multiply-add.
 __attribute__((target("avx512f,avx512bf16"))) void offer_cluster_bfloat16(
     const InvertedFile& file, std::int64_t first, std::int64_t end, std::int64_t d,
-    const std::uint32_t* gathered, std::int64_t count, Candidates<float>* const* best,
+    const std::uint32_t* gathered, std::int64_t count, PackedCandidates* const* best,
     const std::int64_t* selves) {
     const std::int64_t words = pair_count(d);
     for (std::int64_t slot = first; slot < end; slot += kPanelRows) {
@@ -384,15 +486,8 @@ __attribute__((target("avx512f,avx512bf16"))) void offer_cluster_bfloat16(
             }
             for (std::int64_t q = 0; q < kBfloat16TileQueries; ++q) {
                 if (tile + q == count) break;
-                Candidates<float>& candidates = *best[tile + q];
                 const __m512 keys = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), dots[q], norms);
-                if (_mm512_cmp_ps_mask(keys, _mm512_set1_ps(candidates.threshold()),
-                                       _CMP_LT_OQ) == 0) {
-                    continue;
-                }
-                float lanes[kPanelRows];
-                _mm512_storeu_ps(lanes, keys);
-                offer_panel(lanes, slot, selves[tile + q], candidates);
+                append_panel(keys, slot, selves[tile + q], *best[tile + q]);
             }
         }
     }
@@ -447,11 +542,11 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
                          std::int64_t size, ProbeScratch& scratch, ParallelGuard& guard,
                          std::int64_t* candidates) {
     scratch.rows.resize(size);
-    std::vector<Candidates<float>> best;
+    std::vector<PackedCandidates> best;
     best.reserve(size);
     for (std::int64_t r = 0; r < size; ++r) {
         scratch.rows[r] = queries.rows[numbers[r]];
-        best.emplace_back(scratch.entries.data() + 2 * r * c, c);
+        best.emplace_back(scratch.words.data() + r * (2 * c + PackedCandidates::kSlack), c);
     }
     prepare_block_queries(file, queries.points, d, scratch);
     ProbeLists& lists = scratch.lists;
@@ -481,10 +576,10 @@ void search_probed_block(const InvertedFile& file, std::int64_t d, std::int64_t 
                       scratch.selves.data());
     }
     for (std::int64_t r = 0; r < size; ++r) {
-        const auto [entries, count] = best[r].best();
+        const std::int64_t count = best[r].best(scratch.found.data());
         std::int64_t* out = candidates + numbers[r] * c;
         for (std::int64_t col = 0; col < c; ++col) {
-            out[col] = col < count ? file.slot_rows[entries[col].id] : -1;
+            out[col] = col < count ? file.slot_rows[scratch.found[col]] : -1;
         }
     }
 }
@@ -527,7 +622,8 @@ void search_probed(const InvertedFile& file, std::int64_t d, std::int64_t m,
             scratch.lists.counts.assign(m, 0);
             scratch.lists.rank_totals.assign(m, 0);
             scratch.lists.last_query.assign(m, -1);
-            scratch.entries.resize(2 * kQueryBlock * c);
+            scratch.words.resize(kQueryBlock * (2 * c + PackedCandidates::kSlack));
+            scratch.found.resize(c);
         },
         [&](std::int64_t b, ProbeScratch& scratch, ParallelGuard& guard) {
             search_probed_block(file, d, c, queries,
