@@ -27,7 +27,7 @@ PCA_SAMPLE_ROWS = 10_000
 # Data searched in its own coordinates keeps this share of k more candidates
 # where the probed search multiplies bfloat16 (own_coordinate_candidates): on
 # 300,000 distorted MNIST digits the 90 nearest by rounded values held 0.997
-# of the true 90, the 100 nearest all of them.
+# of the true 90, the 95 nearest all of them (bench/bfloat16_ranking.py).
 BFLOAT16_EXTRA_CANDIDATES = 1 / 8
 # A search is used once re-ranking its candidates finds this share of the true
 # neighbours of RECALL_CHECK_ROWS sampled points (less the sample's standard
@@ -64,6 +64,7 @@ def settings_in_words():
             "root_rows": f"{(CLUSTER_ROWS * ROWS_PER_ROOT) ** 2:,}",
             "per_root": ROWS_PER_ROOT,
             "growth": f"{PROBE_GROWTH:g}",
+            "bf16_extra": f"{BFLOAT16_EXTRA_CANDIDATES:.1%}",
             "check_rows": RECALL_CHECK_ROWS,
             # An inverted file needs more than 2 * FIRST_PROBES clusters.
             "inverted_rows": f"{(2 * FIRST_PROBES + 1) * CLUSTER_ROWS:,}"}

@@ -55,7 +55,10 @@ def nearest_neighbors(X, k, *, method="exact", metric="euclidean", n_jobs=None,
         mean less its standard error).  Data with
         ${narrow} features or fewer, which no projection shrinks twofold, is
         clustered in its own coordinates: each point's ``k`` nearest rows in
-        its probed clusters, checked and widened the same way.  Where only a
+        its probed clusters, checked and widened the same way.  On a CPU that
+        multiplies bfloat16 natively (AVX512-BF16) the probed clusters are
+        ranked with values rounded to bfloat16, and ``k`` plus ${bf16_extra} more
+        candidates are re-ranked.  Where only a
         projection wider than half the features, or probes of half the
         clusters, would do, and on fewer than ${inverted_rows} rows of narrow data,
         the search is exact.
