@@ -311,7 +311,7 @@ class RecallCheck:
     """Whether a search finds ``TARGET_RECALL`` of the true neighbours of sampled rows.
 
     ``RECALL_CHECK_ROWS`` rows drawn by ``rng`` and their ``k`` nearest other
-    rows by brute force.  A share of the sampled rows' neighbours passes when
+    rows by the exact search.  A share of the sampled rows' neighbours passes when
     its mean over the rows less its standard error reaches the target: a
     search whose recall is just at the target passes half the samples by
     their mean, but this bound only about one in six (on a million distorted
@@ -332,7 +332,7 @@ class RecallCheck:
     queries : ndarray of shape (n_queries,), dtype int64
         The sampled rows, in increasing order.
     neighbors : ndarray of shape (n_queries, k), dtype int64
-        Their true neighbours, in no particular order.
+        Their true neighbours, nearest first.
     reach : ndarray of shape (n_queries,), dtype float64
         Their distance to the k-th of them.
     """
