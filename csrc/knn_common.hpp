@@ -1,7 +1,8 @@
-// What the three k-nearest-neighbour searches share (exact_knn and rerank_knn
-// in knn.cpp, probed_knn in knn_probed.cpp): block sizes, the running top-k of
-// a query row, the GEMM ranking keys and the checks of sizes and row numbers.
-// Private to those two files.
+// What the k-nearest-neighbour searches share (exact_knn and rerank_knn in
+// knn.cpp, nearest_centroids in knn_centroids.cpp, probed_knn in
+// knn_probed.cpp): block sizes, the running top-k of a query row (the probed
+// search packs its own: PackedCandidates), the GEMM ranking keys and the
+// checks of sizes and row numbers.  Private to those three files.
 #pragma once
 
 #include <algorithm>

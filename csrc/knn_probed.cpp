@@ -273,9 +273,11 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
 // The `capacity` best candidates of one query (smallest key, then smallest
 // slot), each packed in one 64-bit word: the key's bits, made to order as an
 // unsigned integer, above the slot.  Keys below the threshold are appended,
-// one by one or (the bfloat16 kernel) a panel's at once by a vector store;
-// at 2 * capacity words the best `capacity` are kept and the threshold drops
-// to the worst of them.  Selecting compares single integers.
+// one by one or (the bfloat16 kernel) a panel's at once by a vector
+// compress-store, which needs one array of whole words (offering row by row
+// cost more: bench/RESULTS.md, commits 5fcf08b and a2c0d04); at 2 * capacity
+// words the best `capacity` are kept and the threshold drops to the worst of
+// them.
 class PackedCandidates {
 public:
     // Words one store may append beyond 2 * capacity before the shrink.

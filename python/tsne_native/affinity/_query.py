@@ -80,13 +80,13 @@ class QueryIndex:
         self.count = min(len(data), CANDIDATES_PER_NEIGHBOR * k)
         inverse_norms = 1.0 / row_norms(data) if metric == "cosine" else None
         check = RecallCheck(data, min(k, len(data) - 1), inverse_norms, rng, threads)
+        sample = check.queries
         n_features = data.shape[1]
         widths = ([n_features] if n_features <= 2 * PROJECTED_DIMENSIONS
                   else [PROJECTED_DIMENSIONS, n_features])
         for width in widths:
             self._fit_projection(width, inverse_norms, rng)
             self.centroids, self.homes, self.probes = self._inverted_file(check, threads, rng)
-            sample = check.queries
             if self.probes is not None or width == n_features or check.passes(self._without(
                     sample, self._nearest_projected(self._project(data[sample]), self.count + 1))):
                 return
