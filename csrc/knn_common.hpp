@@ -1,13 +1,14 @@
 // What the k-nearest-neighbour searches share (exact_knn and rerank_knn in
 // knn.cpp, nearest_centroids in knn_centroids.cpp, probed_knn in
-// knn_probed.cpp): block sizes, the running top-k of a query row (the probed
-// search packs its own: PackedCandidates), the GEMM ranking keys and the
-// checks of sizes and row numbers.  Private to those three files.
+// knn_probed.cpp): block sizes, the running top-k of a query row (Candidates,
+// or PackedCandidates in one 64-bit word each), the GEMM ranking keys and
+// the checks of sizes and row numbers.  Private to those three files.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -71,6 +72,82 @@ private:
     std::int64_t capacity_;
     std::int64_t count_ = 0;
     T threshold_;
+};
+
+// The `capacity` best candidates of one query (smallest key, then smallest
+// id: a slot of the probed search's inverted file, or a centroid), each packed
+// in one 64-bit word: the key's bits, made to order as an unsigned integer,
+// above the id.  Keys below the threshold are appended, one by one or (the
+// probed search's bfloat16 kernel) a panel's at once by a vector
+// compress-store, which needs one array of whole words (offering row by row
+// cost more: bench/RESULTS.md, commits 5fcf08b and a2c0d04); at 2 * capacity
+// words the best `capacity` are kept and the threshold drops to the worst of
+// them.
+class PackedCandidates {
+public:
+    // Words one store (a 16-lane compress-store) may append beyond
+    // 2 * capacity before the shrink.
+    static constexpr std::int64_t kSlack = 16;
+
+    // `storage` holds 2 * capacity + kSlack words.  Only keys below `bound`
+    // are ever taken (a caller that knows an upper bound of the capacity-th
+    // smallest key skips the offers above it).
+    PackedCandidates(std::uint64_t* storage, std::int64_t capacity,
+                     float bound = std::numeric_limits<float>::infinity())
+        : words_(storage), capacity_(capacity), threshold_(bound) {}
+
+    float threshold() const { return threshold_; }
+
+    void offer(float key, std::int64_t id) {
+        words_[count_++] = std::uint64_t(ordered_bits(key)) << 32 | std::uint32_t(id);
+        if (count_ >= 2 * capacity_) shrink();
+    }
+
+    // Where the next words go, and that `count` were written there.
+    std::uint64_t* end() { return words_ + count_; }
+    void appended(std::int64_t count) {
+        count_ += count;
+        if (count_ >= 2 * capacity_) shrink();
+    }
+
+    // Writes the ids of the best candidates kept (in no particular order, or
+    // nearest first) and returns how many there are (at most `capacity`).
+    std::int64_t best(std::int64_t* ids, bool nearest_first = false) {
+        if (count_ > capacity_) shrink();
+        if (nearest_first) std::sort(words_, words_ + count_);
+        for (std::int64_t t = 0; t < count_; ++t) {
+            ids[t] = static_cast<std::int64_t>(words_[t] & 0xffffffffu);
+        }
+        return count_;
+    }
+
+    // The bits of a float (not NaN) as an unsigned integer in the order of
+    // the floats' values (-0 just before +0).
+    static std::uint32_t ordered_bits(float key) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &key, sizeof bits);
+        return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
+    }
+
+private:
+    static float key_of(std::uint64_t word) {
+        std::uint32_t bits = static_cast<std::uint32_t>(word >> 32);
+        bits = (bits & 0x80000000u) ? bits & 0x7fffffffu : ~bits;
+        float key;
+        std::memcpy(&key, &bits, sizeof key);
+        return key;
+    }
+
+    void shrink() {
+        std::nth_element(words_, words_ + capacity_ - 1, words_ + count_);
+        count_ = capacity_;
+        threshold_ = key_of(words_[capacity_ - 1]);
+    }
+
+    std::uint64_t* words_;
+    std::int64_t capacity_;
+    std::int64_t count_ = 0;
+    float threshold_;
 };
 
 // The ranking key of reference row j for a fixed query row is

@@ -51,6 +51,8 @@ constexpr std::int64_t kTileQueries = 4;
 constexpr std::int64_t kBfloat16TileQueries = 8;
 // Queries a block gathers from neighbouring homes before it is searched.
 constexpr std::int64_t kBlockFill = 192;
+// A panel's keys are appended to PackedCandidates by one compress-store.
+static_assert(PackedCandidates::kSlack >= kPanelRows);
 
 // bfloat16 values: a float's upper 16 bits, rounded to nearest (even on a tie).
 std::uint32_t bfloat16_bits(float value) {
@@ -270,76 +272,6 @@ void list_probes(const std::int64_t* probes, std::int64_t p, const std::int64_t*
     for (const std::int64_t j : lists.clusters) lists.counts[j] = lists.rank_totals[j] = 0;
 }
 
-// The `capacity` best candidates of one query (smallest key, then smallest
-// slot), each packed in one 64-bit word: the key's bits, made to order as an
-// unsigned integer, above the slot.  Keys below the threshold are appended,
-// one by one or (the bfloat16 kernel) a panel's at once by a vector
-// compress-store, which needs one array of whole words (offering row by row
-// cost more: bench/RESULTS.md, commits 5fcf08b and a2c0d04); at 2 * capacity
-// words the best `capacity` are kept and the threshold drops to the worst of
-// them.
-class PackedCandidates {
-public:
-    // Words one store may append beyond 2 * capacity before the shrink.
-    static constexpr std::int64_t kSlack = kPanelRows;
-
-    // `storage` holds 2 * capacity + kSlack words.
-    PackedCandidates(std::uint64_t* storage, std::int64_t capacity)
-        : words_(storage), capacity_(capacity) {}
-
-    float threshold() const { return threshold_; }
-
-    void offer(float key, std::int64_t slot) {
-        words_[count_++] = std::uint64_t(ordered_bits(key)) << 32 | std::uint32_t(slot);
-        if (count_ >= 2 * capacity_) shrink();
-    }
-
-    // Where the next words go, and that `count` were written there.
-    std::uint64_t* end() { return words_ + count_; }
-    void appended(std::int64_t count) {
-        count_ += count;
-        if (count_ >= 2 * capacity_) shrink();
-    }
-
-    // Writes the slots of the best candidates kept (in no particular order)
-    // and returns how many there are (at most `capacity`).
-    std::int64_t best(std::int64_t* slots) {
-        if (count_ > capacity_) shrink();
-        for (std::int64_t t = 0; t < count_; ++t) {
-            slots[t] = static_cast<std::int64_t>(words_[t] & 0xffffffffu);
-        }
-        return count_;
-    }
-
-    // The bits of a float (not NaN) as an unsigned integer in the order of
-    // the floats' values (-0 just before +0).
-    static std::uint32_t ordered_bits(float key) {
-        std::uint32_t bits;
-        std::memcpy(&bits, &key, sizeof bits);
-        return (bits & 0x80000000u) ? ~bits : bits | 0x80000000u;
-    }
-
-private:
-    static float key_of(std::uint64_t word) {
-        std::uint32_t bits = static_cast<std::uint32_t>(word >> 32);
-        bits = (bits & 0x80000000u) ? bits & 0x7fffffffu : ~bits;
-        float key;
-        std::memcpy(&key, &bits, sizeof key);
-        return key;
-    }
-
-    void shrink() {
-        std::nth_element(words_, words_ + capacity_ - 1, words_ + count_);
-        count_ = capacity_;
-        threshold_ = key_of(words_[capacity_ - 1]);
-    }
-
-    std::uint64_t* words_;
-    std::int64_t capacity_;
-    std::int64_t count_ = 0;
-    float threshold_ = std::numeric_limits<float>::infinity();
-};
-
 // Per-thread scratch space of the probed search.
 struct ProbeScratch {
     ProbeLists lists;
@@ -352,19 +284,6 @@ struct ProbeScratch {
     std::vector<std::uint64_t> words;         // per block query: its candidates' storage
     std::vector<std::int64_t> found;          // one query's best slots
 };
-
-// Eight floats in a vector register where the target has them (two SSE
-// registers otherwise): GCC's vector extension, so that one source serves
-// the AVX2 clone and the portable one.  Loaded from float arrays, hence
-// unaligned and may_alias (as the intrinsics' own __m256 is).
-typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
-typedef std::int32_t Ints8 __attribute__((vector_size(32), aligned(4)));
-typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
-
-inline bool any_lane(Ints8 mask) {
-    const Words4 words = reinterpret_cast<Words4>(mask);
-    return (words[0] | words[1] | words[2] | words[3]) != 0;
-}
 
 // Offers the 16 rows of the panel at `slot`, with their keys, to one query's
 // candidates (but the query itself, slot `self`).

@@ -14,6 +14,19 @@
 
 namespace tsne {
 
+// Eight floats in a vector register where the target has them (two SSE
+// registers otherwise): GCC's vector extension, so that one source serves
+// the AVX2 clone and the portable one.  Loaded from float arrays, hence
+// unaligned and may_alias (as the intrinsics' own __m256 is).
+typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef std::int32_t Ints8 __attribute__((vector_size(32), aligned(4)));
+typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
+
+inline bool any_lane(Ints8 mask) {
+    const Words4 words = reinterpret_cast<Words4>(mask);
+    return (words[0] | words[1] | words[2] | words[3]) != 0;
+}
+
 // Partial sums kept per lane: the inner lane loop vectorizes without
 // reassociating additions (unlike an `omp simd` reduction, whose peeling for
 // alignment changes the order of the sum with the address of the data).

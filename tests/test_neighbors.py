@@ -299,12 +299,16 @@ def test_inverted_file_clusters_grow_with_the_root_of_the_rows_beyond_a_size():
                                            * _approximate.CLUSTER_ROWS)
 
 
-def test_nearest_centroids_are_the_brute_force_ones_nearest_first():
+@pytest.mark.parametrize("n_centroids, counts", [
+    (150, (1, 20, 150)),  # fewer row minima than these counts: every key is offered
+    (601, (1, 20, 40, 601)),  # 48 row minima bound the 20th and 40th nearest; a ragged tail
+])
+def test_nearest_centroids_are_the_brute_force_ones_nearest_first(n_centroids, counts):
     rng = np.random.default_rng(12)
     x = rng.normal(size=(3000, 7)).astype(np.float32)
-    centroids = rng.normal(size=(150, 7)).astype(np.float32)
+    centroids = rng.normal(size=(n_centroids, 7)).astype(np.float32)
     squared = ((x[:, None, :].astype(np.float64) - centroids[None]) ** 2).sum(-1)
-    for count in (1, 20, 150):  # 3000 rows > 150 centroids: the seeded selection
+    for count in counts:
         nearest = _core.nearest_centroids(x, centroids, count, 2)
         expected = np.argsort(squared, axis=1, kind="stable")[:, :count]
         np.testing.assert_allclose(np.take_along_axis(squared, nearest, axis=1),
@@ -312,6 +316,21 @@ def test_nearest_centroids_are_the_brute_force_ones_nearest_first():
         np.testing.assert_array_equal(nearest, _core.nearest_centroids(x, centroids, count, 1))
     few = _core.nearest_centroids(x[:100], centroids, 20, 2)  # fewer rows than centroids
     np.testing.assert_array_equal(few, _core.nearest_centroids(x, centroids, 20, 1)[:100])
+
+
+def test_nearest_centroids_put_the_first_of_equal_centroids_first():
+    rng = np.random.default_rng(13)
+    x = rng.normal(size=(2000, 5)).astype(np.float32)
+    centroids = rng.normal(size=(600, 5)).astype(np.float32)
+    centroids[300:400] = centroids[:100]  # centroid 300 + t repeats centroid t
+    for count in (1, 10, 30):
+        nearest = _core.nearest_centroids(x, centroids, count, 2)
+        repeats = nearest >= 300
+        repeats &= nearest < 400
+        assert not repeats[:, 0].any()
+        for i, col in zip(*np.nonzero(repeats)):  # a repeat listed comes after its original
+            originals = np.flatnonzero(nearest[i] == nearest[i, col] - 300)
+            assert originals.size == 1 and originals[0] < col, (i, nearest[i])
 
 
 def test_nearest_centroids_rejects_bad_counts_and_shapes():
