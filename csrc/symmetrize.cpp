@@ -12,94 +12,56 @@ namespace {
 
 constexpr std::int64_t kRowBlock = 1024;
 
-// A sparse matrix under construction: rows of (column, value), each row's
-// columns ascending.
-struct SortedRows {
-    Buffer<std::int64_t> indptr;
-    Buffer<std::int32_t> columns;
-    Buffer<double> values;
+// Where the entries of P(i|j) lie, by row i: the input positions e = j * k + c
+// with neighbors[e] == i, in ascending order, so by ascending j (= e / k).
+// Positions only, not (column, value) pairs: a third of the memory, whose
+// first touch costs more than the reads it saves.
+template <class Position>
+struct Reverse {
+    Buffer<std::int64_t> indptr;  // n + 1
+    Buffer<Position> positions;   // n * k
 };
 
-// The transpose of the n x n matrix whose row i holds columns[indptr[i] ..
-// indptr[i + 1]) and their values.  A counting sort: the rows of the result
-// list their columns in ascending order whatever the input order was.  Each
-// thread scatters a contiguous range of source rows into slots reserved after
-// those of the lower ranges, so the result does not depend on the thread count.
-SortedRows transpose(std::int64_t n, const std::int64_t* indptr, const std::int64_t* columns,
-                     const double* values, int n_threads) {
-    const std::int64_t nnz = indptr[n];
+// The transpose of the n x k neighbour lists, by a counting sort.  Each thread
+// scatters a contiguous range of source rows into slots reserved after those
+// of the lower ranges, so the result does not depend on the thread count.
+template <class Position>
+Reverse<Position> transpose(std::int64_t n, std::int64_t k, const std::int64_t* neighbors,
+                            int n_threads) {
     const int parts =
         static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(n_threads, n)));
     // counts[p][j]: entries of column j among the rows of part p; then reused
     // as part p's write cursor into row j of the transpose.
     std::vector<std::vector<std::int64_t>> counts(parts, std::vector<std::int64_t>(n, 0));
-    auto first_row = [&](int part) { return n * part / parts; };
+    auto first_entry = [&](int part) { return n * part / parts * k; };
 
 #pragma omp parallel for schedule(static, 1) num_threads(parts)
     for (int part = 0; part < parts; ++part) {
         std::int64_t* count = counts[part].data();
-        for (std::int64_t e = indptr[first_row(part)]; e < indptr[first_row(part + 1)]; ++e) {
-            ++count[columns[e]];
+        for (std::int64_t e = first_entry(part); e < first_entry(part + 1); ++e) {
+            ++count[neighbors[e]];
         }
     }
-    SortedRows t{Buffer<std::int64_t>(n + 1), Buffer<std::int32_t>(nnz), Buffer<double>(nnz)};
+    Reverse<Position> reverse{Buffer<std::int64_t>(n + 1), Buffer<Position>(n * k)};
     std::int64_t offset = 0;
     for (std::int64_t j = 0; j < n; ++j) {
-        t.indptr[j] = offset;
+        reverse.indptr[j] = offset;
         for (int part = 0; part < parts; ++part) {
             const std::int64_t c = counts[part][j];
             counts[part][j] = offset;
             offset += c;
         }
     }
-    t.indptr[n] = offset;
+    reverse.indptr[n] = offset;
 
 #pragma omp parallel for schedule(static, 1) num_threads(parts)
     for (int part = 0; part < parts; ++part) {
         std::int64_t* cursor = counts[part].data();
-        for (std::int64_t i = first_row(part); i < first_row(part + 1); ++i) {
-            for (std::int64_t e = indptr[i]; e < indptr[i + 1]; ++e) {
-                const std::int64_t slot = cursor[columns[e]]++;
-                t.columns[slot] = static_cast<std::int32_t>(i);
-                t.values[slot] = values[e];
-            }
+        for (std::int64_t e = first_entry(part); e < first_entry(part + 1); ++e) {
+            reverse.positions[cursor[neighbors[e]]++] = static_cast<Position>(e);
         }
     }
-    return t;
-}
-
-// Runs body(i) for every row, in parallel blocks of rows.
-template <class Body>
-void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
-    for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
-        const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
-        for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i);
-    });
-}
-
-// The n x n matrix with k entries per row, row i holding columns[i * k + c]
-// and values[i * k + c], with each row's columns put in ascending order.
-SortedRows sort_rows(std::int64_t n, std::int64_t k, const std::int64_t* columns,
-                     const double* values, const RunOptions& options) {
-    SortedRows rows{Buffer<std::int64_t>(n + 1), Buffer<std::int32_t>(n * k),
-                    Buffer<double>(n * k)};
-    for (std::int64_t i = 0; i <= n; ++i) rows.indptr[i] = i * k;
-    for_each_row(n, options, [&](std::int64_t i) {
-        const std::int64_t* row_columns = columns + i * k;
-        std::int32_t* out_columns = rows.columns.data() + i * k;
-        double* out_values = rows.values.data() + i * k;
-        for (std::int64_t c = 0; c < k; ++c) out_columns[c] = static_cast<std::int32_t>(c);
-        // Positions by column; ties (repeated neighbours) are rejected later.
-        std::sort(out_columns, out_columns + k, [&](std::int32_t a, std::int32_t b) {
-            return row_columns[a] < row_columns[b];
-        });
-        for (std::int64_t c = 0; c < k; ++c) {
-            const std::int32_t position = out_columns[c];
-            out_values[c] = values[i * k + position];
-            out_columns[c] = static_cast<std::int32_t>(row_columns[position]);
-        }
-    });
-    return rows;
+    return reverse;
 }
 
 void check_row(const std::int64_t* neighbors, const double* conditional, std::int64_t i,
@@ -124,79 +86,100 @@ void check_row(const std::int64_t* neighbors, const double* conditional, std::in
     }
 }
 
-void check_no_repeats(const SortedRows& rows, std::int64_t i) {
-    for (std::int64_t e = rows.indptr[i] + 1; e < rows.indptr[i + 1]; ++e) {
-        if (rows.columns[e] == rows.columns[e - 1]) {
-            throw std::invalid_argument("row " + std::to_string(i) + " lists neighbour " +
-                                        std::to_string(rows.columns[e]) + " twice");
-        }
-    }
+// Per-thread scratch space: `marks[j] == i` while row i is counted says that
+// row i lists j; `sorted` holds a row's neighbours as words column << 32 | c
+// (its c-th neighbour), sorted: by column, as integers.
+struct RowScratch {
+    std::vector<std::int32_t> marks;
+    std::vector<std::uint64_t> sorted;
+};
+
+// Runs body(i, scratch) for every row, in parallel blocks of rows.
+template <class Body>
+void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
+    for_each_block<RowScratch>(
+        block_count(n, kRowBlock), options,
+        [&](RowScratch& scratch) { scratch.marks.assign(n, -1); },
+        [&](std::int64_t b, RowScratch& scratch, ParallelGuard&) {
+            const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
+            for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i, scratch);
+        });
 }
 
-// Merges row i of a and b (both sorted).  With `columns` and `values` null it
-// only counts the distinct columns; otherwise it writes the summed entries
-// there.  Returns (count, sum of the values).
-std::pair<std::int64_t, double> merge_rows(const SortedRows& a, const SortedRows& b,
-                                           std::int64_t i, std::int32_t* columns,
-                                           double* values) {
-    std::int64_t x = a.indptr[i], y = b.indptr[i], count = 0;
-    const std::int64_t x_end = a.indptr[i + 1], y_end = b.indptr[i + 1];
+// The entries of row i of P's numerator: its k neighbours and the rows that
+// list i, counted once where both do (j lists i and i lists j).  Throws for a
+// neighbour that row i lists twice.
+template <class Position>
+std::int64_t row_size(const std::int64_t* neighbors, std::int64_t k,
+                      const Reverse<Position>& reverse, std::int64_t i, RowScratch& scratch) {
+    for (std::int64_t c = 0; c < k; ++c) {
+        std::int32_t& mark = scratch.marks[neighbors[i * k + c]];
+        if (mark == i) {
+            throw std::invalid_argument("row " + std::to_string(i) + " lists neighbour " +
+                                        std::to_string(neighbors[i * k + c]) + " twice");
+        }
+        mark = static_cast<std::int32_t>(i);
+    }
+    std::int64_t size = k;
+    for (std::int64_t e = reverse.indptr[i]; e < reverse.indptr[i + 1]; ++e) {
+        size += scratch.marks[reverse.positions[e] / k] != i;
+    }
+    return size;
+}
+
+// Writes row i of P's numerator, columns ascending, to columns and values:
+// P(j|i) + P(i|j), summed in that order where both exist.  Returns the sum of
+// the row's values.
+template <class Position>
+double write_row(const std::int64_t* neighbors, const double* conditional, std::int64_t k,
+                 const Reverse<Position>& reverse, std::int64_t i, RowScratch& scratch,
+                 std::int32_t* columns, double* values) {
+    scratch.sorted.resize(k);
+    std::uint64_t* forward = scratch.sorted.data();
+    const std::int64_t* listed = neighbors + i * k;
+    for (std::int64_t c = 0; c < k; ++c) {
+        forward[c] = std::uint64_t(listed[c]) << 32 | std::uint64_t(c);
+    }
+    std::sort(forward, forward + k);
+    std::int64_t x = 0, y = reverse.indptr[i], count = 0;
+    const std::int64_t y_end = reverse.indptr[i + 1];
     double sum = 0.0;
-    while (x < x_end || y < y_end) {
-        std::int32_t column;
-        double value;
-        if (y == y_end || (x < x_end && a.columns[x] < b.columns[y])) {
-            column = a.columns[x];
-            value = a.values[x++];
-        } else if (x == x_end || b.columns[y] < a.columns[x]) {
-            column = b.columns[y];
-            value = b.values[y++];
-        } else {
-            column = a.columns[x];
-            value = a.values[x++] + b.values[y++];
-        }
-        if (columns) {
-            columns[count] = column;
-            values[count] = value;
-        }
+    while (x < k || y < y_end) {
+        const std::int64_t forward_column =
+            x < k ? static_cast<std::int64_t>(forward[x] >> 32)
+                  : std::numeric_limits<std::int64_t>::max();
+        const std::int64_t reverse_column =
+            y < y_end ? static_cast<std::int64_t>(reverse.positions[y]) / k
+                      : std::numeric_limits<std::int64_t>::max();
+        const std::int64_t column = std::min(forward_column, reverse_column);
+        double value = 0.0;
+        if (forward_column == column) value = conditional[i * k + (forward[x++] & 0xffffffffu)];
+        if (reverse_column == column) value += conditional[reverse.positions[y++]];
+        columns[count] = static_cast<std::int32_t>(column);
+        values[count] = value;
         sum += value;
         ++count;
     }
-    return {count, sum};
+    return sum;
 }
 
-}  // namespace
-
-CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, std::int64_t n,
-                     std::int64_t k, const RunOptions& options) {
-    if (n < 1 || k < 1) throw std::invalid_argument("need at least one row and one neighbour");
-    if (n > std::numeric_limits<std::int32_t>::max()) {
-        throw std::invalid_argument("more than 2^31 - 1 points are not supported");
-    }
-    for_each_row(n, options, [&](std::int64_t i) {
-        check_row(neighbors + i * k, conditional + i * k, i, n, k);
-    });
-    // P(j|i) by row i with columns sorted (each row sorted where it lies), and
-    // P(i|j) by row i (a transpose: one scattered write per entry); the input
-    // has forward's row bounds, k entries a row.
-    const SortedRows forward = sort_rows(n, k, neighbors, conditional, options);
-    const SortedRows reverse =
-        transpose(n, forward.indptr.data(), neighbors, conditional, options.n_threads);
-
+template <class Position>
+CsrMatrix symmetrize_with(const std::int64_t* neighbors, const double* conditional,
+                          std::int64_t n, std::int64_t k, const RunOptions& options) {
+    const Reverse<Position> reverse = transpose<Position>(n, k, neighbors, options.n_threads);
     CsrMatrix p;
     p.indptr.assign(n + 1, 0);
-    for_each_row(n, options, [&](std::int64_t i) {
-        check_no_repeats(forward, i);
-        p.indptr[i + 1] = merge_rows(forward, reverse, i, nullptr, nullptr).first;
+    for_each_row(n, options, [&](std::int64_t i, RowScratch& scratch) {
+        p.indptr[i + 1] = row_size(neighbors, k, reverse, i, scratch);
     });
     for (std::int64_t i = 0; i < n; ++i) p.indptr[i + 1] += p.indptr[i];
 
     p.indices.resize(p.indptr[n]);
     p.data.resize(p.indptr[n]);
     std::vector<double> row_sums(n);
-    for_each_row(n, options, [&](std::int64_t i) {
-        row_sums[i] = merge_rows(forward, reverse, i, p.indices.data() + p.indptr[i],
-                                 p.data.data() + p.indptr[i]).second;
+    for_each_row(n, options, [&](std::int64_t i, RowScratch& scratch) {
+        row_sums[i] = write_row(neighbors, conditional, k, reverse, i, scratch,
+                                p.indices.data() + p.indptr[i], p.data.data() + p.indptr[i]);
     });
 
     double total = 0.0;  // summed in row order, so independent of the thread count
@@ -207,6 +190,26 @@ CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, s
 #pragma omp parallel for schedule(static) num_threads(std::max(1, options.n_threads))
     for (std::int64_t e = 0; e < nnz; ++e) p.data[e] *= scale;
     return p;
+}
+
+}  // namespace
+
+CsrMatrix symmetrize(const std::int64_t* neighbors, const double* conditional, std::int64_t n,
+                     std::int64_t k, const RunOptions& options) {
+    if (n < 1 || k < 1) throw std::invalid_argument("need at least one row and one neighbour");
+    if (n > std::numeric_limits<std::int32_t>::max()) {
+        throw std::invalid_argument("more than 2^31 - 1 points are not supported");
+    }
+    for_each_block(block_count(n, kRowBlock), options, [&](std::int64_t b, ParallelGuard&) {
+        for (std::int64_t i = b * kRowBlock; i < std::min(n, (b + 1) * kRowBlock); ++i) {
+            check_row(neighbors + i * k, conditional + i * k, i, n, k);
+        }
+    });
+    // Positions in 32 bits where they fit: half the memory of the transpose.
+    if (n * k <= std::int64_t{std::numeric_limits<std::uint32_t>::max()}) {
+        return symmetrize_with<std::uint32_t>(neighbors, conditional, n, k, options);
+    }
+    return symmetrize_with<std::int64_t>(neighbors, conditional, n, k, options);
 }
 
 }  // namespace tsne
