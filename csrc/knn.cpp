@@ -45,11 +45,13 @@ TSNE_VECTOR_CLONES double dot_product(const T* a, const T* b, std::int64_t d) {
     return combine_lanes(partial);
 }
 
+// The norms are read only for cosine: b's, read for every candidate, would
+// miss the cache as often as its row (and re-ranking waited on it most).
 template <class T>
 double exact_distance(const T* a, const T* b, std::int64_t d, Metric metric, double norm_a,
-                      double norm_b) {
+                      const double* norm_b) {
     if (metric == Metric::euclidean) return std::sqrt(squared_difference(a, b, d));
-    return std::max(0.0, 1.0 - dot_product(a, b, d) / (norm_a * norm_b));
+    return std::max(0.0, 1.0 - dot_product(a, b, d) / (norm_a * *norm_b));
 }
 
 // (exact distance, row) pairs of one query row's candidates.
@@ -123,7 +125,7 @@ void search_query_block(const T* x, std::int64_t n, std::int64_t d, std::int64_t
         for (std::int64_t c = 0; c < count; ++c) {  // fewer than k: keys were not finite
             const std::int64_t j = entries[c].id;
             scratch.ranked.emplace_back(
-                exact_distance(x + i * d, x + j * d, d, metric, terms.norms[i], terms.norms[j]),
+                exact_distance(x + i * d, x + j * d, d, metric, terms.norms[i], &terms.norms[j]),
                 j);
         }
         if (static_cast<std::int64_t>(scratch.ranked.size()) < k) {
@@ -207,6 +209,8 @@ std::vector<std::int64_t> breadth_first_order(const std::int64_t* candidates, st
 
 // Asks for a row's cache lines ahead of use: re-ranking jumps between
 // scattered rows, and the hardware prefetcher only follows a row once begun.
+// Asked this many candidates ahead, a row has come from memory when used.
+constexpr std::int64_t kPrefetchAhead = 8;
 template <class T>
 void prefetch_row(const T* row, std::int64_t d) {
     constexpr std::int64_t kLine = 64 / sizeof(T);
@@ -223,11 +227,15 @@ void rerank_row(const T* x, std::int64_t d, const T* query, double query_norm,
                 const char* label, std::int64_t number, Ranked& ranked, std::int64_t* indices,
                 double* distances) {
     ranked.clear();
+    for (std::int64_t col = 0; col < std::min(c, kPrefetchAhead); ++col) {
+        prefetch_row(x + row_candidates[col] * d, d);
+    }
     for (std::int64_t col = 0; col < c; ++col) {
         const std::int64_t j = row_candidates[col];
-        if (col + 2 < c) prefetch_row(x + row_candidates[col + 2] * d, d);
+        const std::int64_t ahead = col + kPrefetchAhead;
+        if (ahead < c) prefetch_row(x + row_candidates[ahead] * d, d);
         if (j == excluded) continue;
-        ranked.emplace_back(exact_distance(query, x + j * d, d, metric, query_norm, norms[j]), j);
+        ranked.emplace_back(exact_distance(query, x + j * d, d, metric, query_norm, &norms[j]), j);
     }
     std::sort(ranked.begin(), ranked.end());
     ranked.erase(std::unique(ranked.begin(), ranked.end()), ranked.end());

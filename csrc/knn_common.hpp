@@ -78,15 +78,15 @@ private:
 // id: a slot of the probed search's inverted file, or a centroid), each packed
 // in one 64-bit word: the key's bits, made to order as an unsigned integer,
 // above the id.  Keys below the threshold are appended, one by one or (the
-// probed search's bfloat16 kernel) a panel's at once by a vector
-// compress-store, which needs one array of whole words (offering row by row
-// cost more: bench/RESULTS.md, commits 5fcf08b and a2c0d04); at 2 * capacity
-// words the best `capacity` are kept and the threshold drops to the worst of
-// them.
+// probed search's bfloat16 kernel) a panel's at once, compressed in a vector
+// register and stored whole, which needs one array of whole words (offering
+// row by row cost more: bench/RESULTS.md, commits 5fcf08b and a2c0d04); at
+// 2 * capacity words the best `capacity` are kept and the threshold drops to
+// the worst of them.
 class PackedCandidates {
 public:
-    // Words one store (a 16-lane compress-store) may append beyond
-    // 2 * capacity before the shrink.
+    // Words one store may write beyond 2 * capacity before the shrink (the
+    // probed search's stores whole vector registers of compressed words).
     static constexpr std::int64_t kSlack = 16;
 
     // `storage` holds 2 * capacity + kSlack words.  Only keys below `bound`

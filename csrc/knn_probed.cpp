@@ -51,7 +51,7 @@ constexpr std::int64_t kTileQueries = 4;
 constexpr std::int64_t kBfloat16TileQueries = 8;
 // Queries a block gathers from neighbouring homes before it is searched.
 constexpr std::int64_t kBlockFill = 192;
-// A panel's keys are appended to PackedCandidates by one compress-store.
+// A panel's keys are appended to PackedCandidates by whole-register stores.
 static_assert(PackedCandidates::kSlack >= kPanelRows);
 
 // bfloat16 values: a float's upper 16 bits, rounded to nearest (even on a tie).
@@ -376,7 +376,9 @@ __attribute__((target("avx512f,avx512bf16"), always_inline)) inline void append_
         const __m512i words = _mm512_or_si512(
             _mm512_slli_epi64(_mm512_cvtepu32_epi64(key_half), 32),
             _mm512_cvtepu32_epi64(slot_half));
-        _mm512_mask_compressstoreu_epi64(candidates.end(), mask, words);
+        // Compressed in a register, then stored whole (into PackedCandidates'
+        // slack): a compress straight to memory is microcoded, and slow, on AMD Zen 4.
+        _mm512_storeu_si512(candidates.end(), _mm512_maskz_compress_epi64(mask, words));
         candidates.appended(__builtin_popcount(mask));
     }
 }
