@@ -15,21 +15,51 @@ namespace {
 
 constexpr std::int64_t kRowBlock = 1024;
 
-// exp(x) for x <= 0, within a few ulp of std::exp, written so the compiler can
-// vectorize loops over it (std::exp is a scalar library call and was two thirds
-// of the calibration time).  Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2,
-// then a degree-13 Taylor polynomial (truncation error below 1e-17).  Returns
-// 0 below -708, where a weight is negligible next to the row's largest, exp(0).
-inline double exp_nonpositive(double x) {
+// Four doubles in a vector register where the target has them (GCC's vector
+// extension: one source for the AVX2 clone and the portable one), and their
+// bits.  The helpers taking them are always inlined: called from the AVX2
+// clone, a copy compiled for the portable target would pass them otherwise
+// (so GCC's note that such a copy's ABI differs is moot, and silenced).
+#define TSNE_INLINE __attribute__((always_inline)) inline
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+typedef double Doubles4 __attribute__((vector_size(32), aligned(8), may_alias));
+typedef std::int64_t Bits4 __attribute__((vector_size(32), aligned(8)));
+
+TSNE_INLINE double splat(double value, double) { return value; }
+TSNE_INLINE Doubles4 splat(double value, Doubles4) { return Doubles4{value, value, value, value}; }
+TSNE_INLINE std::int64_t bits_of(double x) {
+    std::int64_t bits;
+    std::memcpy(&bits, &x, sizeof x);
+    return bits;
+}
+TSNE_INLINE Bits4 bits_of(Doubles4 x) { return reinterpret_cast<Bits4>(x); }
+TSNE_INLINE double from_bits(std::int64_t bits) {
+    double x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+}
+TSNE_INLINE Doubles4 from_bits(Bits4 bits) { return reinterpret_cast<Doubles4>(bits); }
+
+// exp(x) for x <= 0 (a double, or four), within a few ulp of std::exp,
+// without branches so that it runs in vector registers (std::exp is a scalar
+// library call and was two thirds of the calibration time).  Cody-Waite
+// reduction x = n ln2 + r, |r| <= ln2/2, then a degree-13 Taylor polynomial
+// (truncation error below 1e-17).  Returns 0 below -708, where a weight is
+// negligible next to the row's largest, exp(0).
+template <class T>
+TSNE_INLINE T exp_nonpositive(T x) {
     constexpr double log2e = 1.4426950408889634;
     constexpr double ln2_high = 6.93147180369123816490e-01;
     constexpr double ln2_low = 1.90821492927058770002e-10;
     constexpr double round_shift = 6755399441055744.0;  // 1.5 * 2^52: rounds to integers
-    const double clamped = x < -708.0 ? -708.0 : x;
-    const double shifted = clamped * log2e + round_shift;
-    const double n = shifted - round_shift;
-    const double r = (clamped - n * ln2_high) - n * ln2_low;
-    double p = 1.0 / 6227020800.0;  // 1/13!
+    const T lowest = splat(-708.0, x);
+    const T clamped = x < lowest ? lowest : x;
+    const T shifted = clamped * log2e + round_shift;
+    const T n = shifted - round_shift;
+    const T r = (clamped - n * ln2_high) - n * ln2_low;
+    T p = splat(1.0 / 6227020800.0, x);  // 1/13!
     p = p * r + 1.0 / 479001600.0;
     p = p * r + 1.0 / 39916800.0;
     p = p * r + 1.0 / 3628800.0;
@@ -44,13 +74,8 @@ inline double exp_nonpositive(double x) {
     p = p * r + 1.0;
     p = p * r + 1.0;
     // 2^n from the integer n held in the low bits of `shifted`.
-    std::int64_t shifted_bits, shift_bits;
-    std::memcpy(&shifted_bits, &shifted, sizeof shifted);
-    std::memcpy(&shift_bits, &round_shift, sizeof round_shift);
-    const std::int64_t scale_bits = (shifted_bits - shift_bits + 1023) << 52;
-    double scale;
-    std::memcpy(&scale, &scale_bits, sizeof scale);
-    return x < -708.0 ? 0.0 : p * scale;
+    const T scale = from_bits((bits_of(shifted) - bits_of(round_shift) + 1023) << 52);
+    return x < lowest ? splat(0.0, x) : p * scale;
 }
 
 struct EntropyAt {
@@ -60,21 +85,44 @@ struct EntropyAt {
 
 // Entropy of p_j = exp(-beta s_j) / Z, where s_j >= 0 are squared distances
 // shifted by their minimum so exp cannot underflow for every j at once.
-// Also fills `weights` with the unnormalized exp(-beta s_j).
+// Also fills `weights` with the unnormalized exp(-beta s_j).  The sums are
+// kept per lane (j % kLanes) as for_each_lane keeps them; whole groups of
+// kLanes are taken four at a time in vector registers.
 TSNE_VECTOR_CLONES EntropyAt entropy_at(const std::vector<double>& shifted, double beta,
-                     std::vector<double>& weights) {
-    double z_lanes[kLanes] = {}, first_lanes[kLanes] = {}, second_lanes[kLanes] = {};
-    for_each_lane(static_cast<std::int64_t>(shifted.size()), [&](std::int64_t j, std::int64_t lane) {
-        const double w = exp_nonpositive(-beta * shifted[j]);
-        weights[j] = w;
+                                        std::vector<double>& weights) {
+    static_assert(kLanes % 4 == 0);
+    constexpr std::int64_t kVectors = kLanes / 4;
+    const std::int64_t k = static_cast<std::int64_t>(shifted.size());
+    const double* s = shifted.data();
+    double* out = weights.data();
+    Doubles4 z[kVectors] = {}, first[kVectors] = {}, second[kVectors] = {};
+    std::int64_t j = 0;
+    for (; j + kLanes <= k; j += kLanes) {
+        for (std::int64_t v = 0; v < kVectors; ++v) {
+            const Doubles4 distance = *reinterpret_cast<const Doubles4*>(s + j + 4 * v);
+            const Doubles4 w = exp_nonpositive(-beta * distance);
+            *reinterpret_cast<Doubles4*>(out + j + 4 * v) = w;
+            z[v] += w;
+            first[v] += w * distance;
+            second[v] += w * distance * distance;
+        }
+    }
+    double z_lanes[kLanes], first_lanes[kLanes], second_lanes[kLanes];
+    for (std::int64_t lane = 0; lane < kLanes; ++lane) {
+        z_lanes[lane] = z[lane / 4][lane % 4];
+        first_lanes[lane] = first[lane / 4][lane % 4];
+        second_lanes[lane] = second[lane / 4][lane % 4];
+    }
+    for (std::int64_t lane = 0; j < k; ++j, ++lane) {
+        const double w = exp_nonpositive(-beta * s[j]);
+        out[j] = w;
         z_lanes[lane] += w;
-        first_lanes[lane] += w * shifted[j];
-        second_lanes[lane] += w * shifted[j] * shifted[j];
-    });
-    const double z = combine_lanes(z_lanes), first = combine_lanes(first_lanes),
-                 second = combine_lanes(second_lanes);
-    const double mean = first / z;
-    return {std::log(z) + beta * mean, std::max(0.0, second / z - mean * mean)};
+        first_lanes[lane] += w * s[j];
+        second_lanes[lane] += w * s[j] * s[j];
+    }
+    const double total = combine_lanes(z_lanes), mean = combine_lanes(first_lanes) / total;
+    return {std::log(total) + beta * mean,
+            std::max(0.0, combine_lanes(second_lanes) / total - mean * mean)};
 }
 
 // Safeguarded Newton iteration on beta: H(beta) decreases from log k at beta = 0,

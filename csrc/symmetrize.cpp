@@ -11,6 +11,8 @@ namespace tsne {
 namespace {
 
 constexpr std::int64_t kRowBlock = 1024;
+// Reverse entries whose values are prefetched ahead of their use.
+constexpr std::int64_t kValuesAhead = 32;
 
 // Where the entries of P(i|j) lie, by row i: the input positions e = j * k + c
 // with neighbors[e] == i, in ascending order, so by ascending j (= e / k).
@@ -142,9 +144,14 @@ double write_row(const std::int64_t* neighbors, const double* conditional, std::
     }
     std::sort(forward, forward + k);
     std::int64_t x = 0, y = reverse.indptr[i], count = 0;
-    const std::int64_t y_end = reverse.indptr[i + 1];
+    const std::int64_t y_end = reverse.indptr[i + 1], last = reverse.indptr.back();
     double sum = 0.0;
     while (x < k || y < y_end) {
+        // The reverse entries' values are scattered over the input: asked for
+        // ahead (in this row or the next ones), they have come from memory when read.
+        if (y + kValuesAhead < last) {
+            __builtin_prefetch(conditional + reverse.positions[y + kValuesAhead]);
+        }
         const std::int64_t forward_column =
             x < k ? static_cast<std::int64_t>(forward[x] >> 32)
                   : std::numeric_limits<std::int64_t>::max();
