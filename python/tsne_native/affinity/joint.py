@@ -25,7 +25,8 @@ from .neighbors import METHODS, METRICS, resolve_method, search, shares_memory
 ENTROPY_TOLERANCE = 1e-8
 MAX_ITERATIONS = 200
 # Peak memory of affinities beyond the data, per point and neighbour, while
-# symmetrizing (bench/peak_rss.py measures it).
+# symmetrizing: at most 48 (README, "Hardening"), with a margin (bench/million.py
+# measures the peak).
 AFFINITY_BYTES_PER_NEIGHBOR = 64
 
 
