@@ -15,32 +15,29 @@ namespace {
 
 constexpr std::int64_t kRowBlock = 1024;
 
-// Four doubles in a vector register where the target has them (GCC's vector
-// extension: one source for the AVX2 clone and the portable one), and their
-// bits.  The helpers taking them are always inlined: called from the AVX2
-// clone, a copy compiled for the portable target would pass them otherwise
-// (so GCC's note that such a copy's ABI differs is moot, and silenced).
-#define TSNE_INLINE __attribute__((always_inline)) inline
+// GCC notes that a copy of the helpers below compiled for the portable
+// target would take vectors in other registers; they are always inlined
+// (simd.hpp), so no such copy is called.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-typedef double Doubles4 __attribute__((vector_size(32), aligned(8), may_alias));
-typedef std::int64_t Bits4 __attribute__((vector_size(32), aligned(8)));
 
-TSNE_INLINE double splat(double value, double) { return value; }
-TSNE_INLINE Doubles4 splat(double value, Doubles4) { return Doubles4{value, value, value, value}; }
-TSNE_INLINE std::int64_t bits_of(double x) {
+TSNE_VECTOR_INLINE double splat(double value, double) { return value; }
+TSNE_VECTOR_INLINE Doubles4 splat(double value, Doubles4) {
+    return Doubles4{value, value, value, value};
+}
+TSNE_VECTOR_INLINE std::int64_t bits_of(double x) {
     std::int64_t bits;
     std::memcpy(&bits, &x, sizeof x);
     return bits;
 }
-TSNE_INLINE Bits4 bits_of(Doubles4 x) { return reinterpret_cast<Bits4>(x); }
-TSNE_INLINE double from_bits(std::int64_t bits) {
+TSNE_VECTOR_INLINE Words4 bits_of(Doubles4 x) { return reinterpret_cast<Words4>(x); }
+TSNE_VECTOR_INLINE double from_bits(std::int64_t bits) {
     double x;
     std::memcpy(&x, &bits, sizeof x);
     return x;
 }
-TSNE_INLINE Doubles4 from_bits(Bits4 bits) { return reinterpret_cast<Doubles4>(bits); }
+TSNE_VECTOR_INLINE Doubles4 from_bits(Words4 bits) { return reinterpret_cast<Doubles4>(bits); }
 
 // exp(x) for x <= 0 (a double, or four), within a few ulp of std::exp,
 // without branches so that it runs in vector registers (std::exp is a scalar
@@ -49,7 +46,7 @@ TSNE_INLINE Doubles4 from_bits(Bits4 bits) { return reinterpret_cast<Doubles4>(b
 // (truncation error below 1e-17).  Returns 0 below -708, where a weight is
 // negligible next to the row's largest, exp(0).
 template <class T>
-TSNE_INLINE T exp_nonpositive(T x) {
+TSNE_VECTOR_INLINE T exp_nonpositive(T x) {
     constexpr double log2e = 1.4426950408889634;
     constexpr double ln2_high = 6.93147180369123816490e-01;
     constexpr double ln2_low = 1.90821492927058770002e-10;

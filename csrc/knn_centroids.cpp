@@ -133,7 +133,7 @@ struct CentroidScratch {
 // The centroids whose keys (m of them) are below the threshold of `best`,
 // offered to it: sixteen keys are compared at a time in vector registers,
 // and only those below are visited, by the bits of a mask (a lane-by-lane
-// loop over every chunk with one key below cost twice as much).
+// loop over every chunk with a key below cost more).
 TSNE_VECTOR_CLONES void offer_keys(const float* keys, std::int64_t m, PackedCandidates& best) {
     const Ints8 low_bits = {1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5, 1 << 6, 1 << 7};
     const Ints8 high_bits = low_bits << 8;

@@ -14,15 +14,22 @@
 
 namespace tsne {
 
-// Eight floats in a vector register where the target has them (two SSE
-// registers otherwise): GCC's vector extension, so that one source serves
-// the AVX2 clone and the portable one.  Loaded from float arrays, hence
-// unaligned and may_alias (as the intrinsics' own __m256 is).
+// Eight floats, or four doubles, in a vector register where the target has
+// them (two SSE registers otherwise): GCC's vector extension, so that one
+// source serves the AVX2 clone and the portable one.  Loaded from float or
+// double arrays, hence unaligned and may_alias (as the intrinsics' own
+// __m256 is).
 typedef float Floats8 __attribute__((vector_size(32), aligned(4), may_alias));
 typedef std::int32_t Ints8 __attribute__((vector_size(32), aligned(4)));
 typedef std::int64_t Words4 __attribute__((vector_size(32), aligned(4)));
+typedef double Doubles4 __attribute__((vector_size(32), aligned(8), may_alias));
 
-inline bool any_lane(Ints8 mask) {
+// Helpers that take or return those vectors are always inlined: called from
+// the AVX2 clone, a copy compiled for the portable target would pass them in
+// the other target's registers (GCC's -Wpsabi note).
+#define TSNE_VECTOR_INLINE __attribute__((always_inline)) inline
+
+TSNE_VECTOR_INLINE bool any_lane(Ints8 mask) {
     const Words4 words = reinterpret_cast<Words4>(mask);
     return (words[0] | words[1] | words[2] | words[3]) != 0;
 }

@@ -100,8 +100,7 @@ struct RowScratch {
 template <class Body>
 void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
     for_each_block<RowScratch>(
-        block_count(n, kRowBlock), options,
-        [&](RowScratch& scratch) { scratch.marks.assign(n, -1); },
+        block_count(n, kRowBlock), options, [](RowScratch&) {},
         [&](std::int64_t b, RowScratch& scratch, ParallelGuard&) {
             const std::int64_t end = std::min(n, (b + 1) * kRowBlock);
             for (std::int64_t i = b * kRowBlock; i < end; ++i) body(i, scratch);
@@ -114,6 +113,7 @@ void for_each_row(std::int64_t n, const RunOptions& options, Body&& body) {
 template <class Position>
 std::int64_t row_size(const std::int64_t* neighbors, std::int64_t k,
                       const Reverse<Position>& reverse, std::int64_t i, RowScratch& scratch) {
+    if (scratch.marks.empty()) scratch.marks.assign(reverse.indptr.size() - 1, -1);
     for (std::int64_t c = 0; c < k; ++c) {
         std::int32_t& mark = scratch.marks[neighbors[i * k + c]];
         if (mark == i) {
